@@ -1,0 +1,24 @@
+"""gunicorn Logger classes that write structured JSON.
+
+Pick one with ``--logger-class gunicorn_loggers.JsonLogger`` (or
+``egg:gunicorn-loggers#json``); options are ``GUNICORN_LOGGERS_*`` variables.
+"""
+
+from __future__ import annotations
+
+from .config import ConfigError, Settings, load_settings
+from .formatter import JsonFormatter
+from .handlers import GunicornErrorLogHandler
+from .loggers import JsonLogger
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "JsonLogger",
+    "JsonFormatter",
+    "GunicornErrorLogHandler",
+    "ConfigError",
+    "Settings",
+    "load_settings",
+    "__version__",
+]

@@ -1,0 +1,83 @@
+"""A python-json-logger formatter that renders any LogRecord in our schemas.
+
+python-json-logger does the LogRecord work (message formatting, ``extra``
+fields, dict messages, exception text); our schema names the fields and our
+encoder writes them. Use it in ``logconfig_dict`` as
+``{"()": "gunicorn_loggers.JsonFormatter"}``: without arguments it follows the
+running logger's options, so app records match gunicorn's.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pythonjsonlogger.core import BaseJsonFormatter, merge_record_extra
+
+from .config import Settings, active_settings, load_settings
+from .encoding import encode_line
+from .log_facts import collect_log_facts
+from .schemas import Schema, build_schema
+from .sinks.logger import PREBUILT
+
+#: Attributes gunicorn-loggers sets on records for its own use; never logged as extras.
+INTERNAL_ATTRIBUTES = frozenset({PREBUILT, "color_message"})
+
+
+class JsonFormatter(BaseJsonFormatter):
+    """Formats records as one JSON object in the chosen schema.
+
+    ``schema`` (``ecs``, ``otel``, ``gcp``, ``flat``) overrides the running
+    logger's ``GUNICORN_LOGGERS_SCHEMA`` for this formatter only.
+    """
+
+    def __init__(self, *args: Any, schema: str | None = None, settings: Settings | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if settings is None and schema is not None:
+            settings = load_settings(env={"GUNICORN_LOGGERS_SCHEMA": schema})
+        self._fixed_settings = settings
+        self._schema: Schema | None = None
+        self._schema_settings: Settings | None = None
+        self._skip_fields.update(INTERNAL_ATTRIBUTES)
+
+    @property
+    def schema(self) -> Schema:
+        settings = self._fixed_settings or active_settings()
+        if self._schema is None or self._schema_settings is not settings:
+            self._schema = build_schema(settings)
+            self._schema_settings = settings
+        return self._schema
+
+    def format(self, record: logging.LogRecord) -> str:
+        if getattr(record, PREBUILT, False):
+            return record.getMessage()
+        try:
+            return super().format(record)
+        except Exception as exc:  # msg % args mismatch, a failing __str__: still one JSON line
+            return self._format_broken(record, exc)
+
+    def _format_broken(self, record: logging.LogRecord, exc: Exception) -> str:
+        try:
+            text = f"{record.msg!r} % {record.args!r}"
+        except Exception:
+            text = f"<unprintable {type(record.msg).__qualname__}>"
+        facts = collect_log_facts(record, text, None, {"format_error": f"{type(exc).__name__}: {exc}"})
+        facts.error_type = facts.error_message = None
+        return self.jsonify_log_record(self.schema.log(facts))
+
+    def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]) -> None:
+        extras: dict[str, Any] = dict(self.static_fields)
+        extras.update(message_dict)
+        stack = extras.pop("exc_info", None)
+        stack_info = extras.pop("stack_info", None)
+        if isinstance(stack, list):
+            stack = "\n".join(stack)
+        if stack_info:
+            stack_info = "\n".join(stack_info) if isinstance(stack_info, list) else stack_info
+            stack = f"{stack}\n{stack_info}" if stack else stack_info
+        merge_record_extra(record, extras, reserved=self._skip_fields)
+        facts = collect_log_facts(record, record.message, stack, extras)
+        log_data.update(self.schema.log(facts))
+
+    def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
+        return encode_line(log_data)[:-1].decode("utf-8")

@@ -1,0 +1,73 @@
+"""stdlib logging handlers that put formatted records into our sinks."""
+
+from __future__ import annotations
+
+import logging
+
+from .sinks import Sink
+
+
+class SinkHandler(logging.Handler):
+    """Writes each formatted record to a sink as one line.
+
+    ``close()`` leaves the sink open: ``logconfig_dict`` makes ``dictConfig`` close
+    every handler in the process, and the sink belongs to the logger, which
+    reuses it after that.
+    """
+
+    def __init__(self, sink: Sink, formatter: logging.Formatter, level: int = logging.NOTSET) -> None:
+        super().__init__(level)
+        self.sink = sink
+        self.setFormatter(formatter)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record).encode("utf-8", "backslashreplace") + b"\n"
+            self.sink.write(line)
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+
+    @property
+    def stream(self) -> WsgiErrorsStream:
+        """What gunicorn's ``wsgi.errors`` writes to: text becomes records, not raw lines."""
+        return WsgiErrorsStream(self)
+
+
+class WsgiErrorsStream:
+    """A file-like front for a handler: each ``write`` becomes one error record."""
+
+    logger_name = "wsgi.errors"
+
+    def __init__(self, handler: logging.Handler) -> None:
+        self.handler = handler
+
+    def write(self, data: str | bytes) -> int:
+        text = data.decode("utf-8", "backslashreplace") if isinstance(data, bytes) else data
+        message = text.rstrip("\r\n")
+        if message:
+            record = logging.makeLogRecord(
+                {"name": self.logger_name, "levelno": logging.ERROR, "levelname": "ERROR", "msg": message, "args": None}
+            )
+            self.handler.handle(record)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+class GunicornErrorLogHandler(logging.Handler):
+    """Sends a record wherever gunicorn's error log goes, in the same JSON.
+
+    Put it on the root logger in ``logconfig_dict`` so the application's records
+    follow ``--error-logfile`` and the schema of the running logger class.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        target = logging.getLogger("gunicorn.error")
+        if record.name == target.name:
+            return  # already handled by gunicorn.error itself; never loop
+        for handler in target.handlers:
+            if record.levelno >= handler.level:
+                handler.handle(record)

@@ -1,0 +1,74 @@
+"""What one ``logging.LogRecord`` says, in neutral terms, before any schema names it.
+
+gunicorn's own messages, tracebacks of app exceptions and the application's
+records all pass through here, so every schema renders them the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .text import safe_text
+
+
+class LogFacts:
+    """One log event; ``extras`` holds the caller's ``extra={...}`` fields."""
+
+    __slots__ = (
+        "time_ns",
+        "level",
+        "levelno",
+        "message",
+        "logger",
+        "pid",
+        "thread_name",
+        "file",
+        "line",
+        "function",
+        "error_type",
+        "error_message",
+        "stack_trace",
+        "extras",
+    )
+
+    time_ns: int
+    level: str
+    levelno: int
+    message: str
+    logger: str
+    pid: int | None
+    thread_name: str | None
+    file: str | None
+    line: int | None
+    function: str | None
+    error_type: str | None
+    error_message: str | None
+    stack_trace: str | None
+    extras: dict[str, Any]
+
+
+def collect_log_facts(record: logging.LogRecord, message: str, stack_trace: str | None, extras: dict[str, Any]) -> LogFacts:
+    """Read a LogRecord; ``message`` and ``stack_trace`` come already formatted by the caller."""
+    facts = LogFacts()
+    facts.time_ns = getattr(record, "created_ns", None) or int(record.created * 1_000_000_000)
+    facts.levelno = record.levelno
+    facts.level = record.levelname.lower()
+    facts.message = safe_text(message)
+    facts.logger = record.name
+    facts.pid = record.process
+    facts.thread_name = record.threadName
+    facts.file = record.pathname
+    facts.line = record.lineno
+    facts.function = record.funcName
+    facts.error_type = facts.error_message = None
+    if record.exc_info and record.exc_info[0] is not None:
+        exc_type, exc_value = record.exc_info[0], record.exc_info[1]
+        facts.error_type = f"{exc_type.__module__}.{exc_type.__qualname__}" if exc_type.__module__ != "builtins" else exc_type.__qualname__
+        try:
+            facts.error_message = safe_text(str(exc_value))
+        except Exception as exc:  # an exception whose __str__ raises
+            facts.error_message = f"<str() failed: {type(exc).__name__}>"
+    facts.stack_trace = safe_text(stack_trace) if stack_trace else None
+    facts.extras = extras
+    return facts

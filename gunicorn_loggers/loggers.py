@@ -1,0 +1,156 @@
+"""The logger classes users name with ``--logger-class``.
+
+They stay thin: gunicorn's lifecycle (setup, SIGHUP, SIGUSR1, fork) on one side,
+the record pipeline on the other::
+
+    access() -> AccessFactsCollector.collect -> Schema.access -> encode_line -> Sink.write
+
+We subclass gunicorn's ``Statsd`` rather than ``Logger``: gunicorn only swaps in
+its statsd logger when ``logger_class`` is the default, so a plain subclass
+would silently drop ``--statsd-host`` metrics. Without ``--statsd-host`` it
+behaves exactly as ``Logger``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+from gunicorn import util
+from gunicorn.instrument.statsd import Statsd
+
+from .config import Settings, activate, load_settings
+from .encoding import encode_line
+from .formatter import JsonFormatter
+from .handlers import SinkHandler
+from .request_facts import AccessFactsCollector
+from .schemas import Schema, build_schema
+from .sinks import LoggerSink, Sink
+from .sinks.stream import open_sink
+
+ROOT_HANDLER_TAG = "_gunicorn_loggers_root"
+
+
+class JsonLogger(Statsd):
+    """gunicorn's error log, access log and the app's records as JSON lines.
+
+    Honours ``--access-logfile``, ``--error-logfile`` (``-`` for stdout/stderr),
+    ``--log-level``, ``--forwarded-allow-ips``, ``--statsd-host``, ``logconfig_dict``
+    and the ``GUNICORN_LOGGERS_*`` options.
+    """
+
+    settings: Settings
+    schema: Schema
+    collector: AccessFactsCollector
+
+    def __init__(self, cfg: Any) -> None:
+        # gunicorn's __init__ calls setup(), which needs these.
+        self._sinks: dict[str, Sink] = {}
+        self._access_sink: Sink | None = None
+        super().__init__(cfg)
+
+    # -- set-up, run again by gunicorn on SIGHUP -------------------------------------------
+
+    def setup(self, cfg: Any) -> None:
+        settings = load_settings(cfg)  # a bad option fails here, before anything changes
+        self.settings = settings
+        self.schema = build_schema(settings)
+        self.collector = AccessFactsCollector(settings)
+        activate(settings)
+        previous = self._sinks
+        self._sinks = {}
+        self._access_sink = None
+        super().setup(cfg)  # calls _set_handler() below, then logconfig_dict if any
+        self._reattach_handlers()
+        self._attach_root_handler(settings)
+        if self._access_sink is None and self._compute_access_log_enabled():
+            self._access_sink = LoggerSink(self.access_log)
+        for sink in previous.values():
+            sink.close()
+
+    def make_sink(self, output: str, stream: Any) -> Sink:
+        """The sink for ``--access-logfile`` / ``--error-logfile``; network loggers override it."""
+        if output != "-":
+            util.check_is_writable(output)
+        return open_sink(output, stream, self.cfg.user, self.cfg.group)
+
+    def _set_handler(self, log: logging.Logger, output: str | None, fmt: Any, stream: Any = None) -> None:
+        """gunicorn's hook for the file behind each log: ours writes JSON to a sink."""
+        previous = self._get_gunicorn_handler(log)
+        if previous is not None:
+            log.removeHandler(previous)
+        if output is None:
+            return
+        sink = self.make_sink(output, stream if stream is not None else sys.stderr)
+        handler = SinkHandler(sink, JsonFormatter(settings=self.settings))
+        handler._gunicorn = True
+        log.addHandler(handler)
+        self._sinks[log.name] = sink
+        if log is self.access_log:
+            self._access_sink = sink
+
+    def _reattach_handlers(self) -> None:
+        """``logconfig_dict`` may have replaced the handlers of gunicorn's loggers: put ours back."""
+        for log in (self.error_log, self.access_log):
+            log.propagate = False
+            sink = self._sinks.get(log.name)
+            if sink is not None and not any(getattr(h, "sink", None) is sink for h in log.handlers):
+                handler = SinkHandler(sink, JsonFormatter(settings=self.settings))
+                handler._gunicorn = True
+                log.addHandler(handler)
+
+    def _attach_root_handler(self, settings: Settings) -> None:
+        """Send the app's own records to the error log, unless the app configured logging itself."""
+        root = logging.getLogger()
+        for handler in list(root.handlers):
+            if getattr(handler, ROOT_HANDLER_TAG, False):
+                root.removeHandler(handler)
+        sink = self._sinks.get(self.error_log.name)
+        if not settings.app_logs or sink is None or root.handlers:
+            return
+        handler = SinkHandler(sink, JsonFormatter(settings=settings))
+        setattr(handler, ROOT_HANDLER_TAG, True)
+        root.addHandler(handler)
+        root.setLevel(self.loglevel)
+
+    # -- per request -----------------------------------------------------------------------
+
+    def access(self, resp: Any, req: Any, environ: dict, request_time: Any) -> None:
+        sink = self._access_sink
+        if sink is not None:
+            try:
+                sink.write(encode_line(self.schema.access(self.collector.collect(resp, req, environ, request_time))))
+            except Exception:
+                self.exception("gunicorn-loggers could not write an access record")
+        if self.sock is not None:
+            self._send_request_metrics(resp, request_time)
+
+    def _send_request_metrics(self, resp: Any, request_time: Any) -> None:
+        """What gunicorn's Statsd.access sends, without its text access line."""
+        try:
+            status = resp.status
+            if isinstance(status, bytes):
+                status = status.decode("latin-1")
+            if isinstance(status, str):
+                status = int(status.split(None, 1)[0])
+            self.timer("gunicorn.request.duration", request_time.seconds * 1000 + request_time.microseconds / 1000)
+            self.increment("gunicorn.requests", 1)
+            self.increment("gunicorn.request.status.%d" % status, 1)
+        except Exception:
+            self.warning("gunicorn-loggers could not send statsd metrics", exc_info=True)
+
+    # -- signals -----------------------------------------------------------------------------
+
+    def reopen_files(self) -> None:
+        super().reopen_files()  # capture_output and any FileHandler the app has
+        for sink in self._sinks.values():
+            try:
+                sink.reopen()
+            except OSError as exc:
+                self.error("gunicorn-loggers could not reopen a log file: %s", exc)
+
+    def close_on_exec(self) -> None:
+        super().close_on_exec()
+        for sink in self._sinks.values():
+            sink.close_on_exec()

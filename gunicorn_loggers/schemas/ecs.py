@@ -1,0 +1,117 @@
+"""Elastic Common Schema 9.4, as ecs-logging writes it.
+
+``@timestamp``, ``log.level`` and ``message`` come first and ``log.level`` stays a
+dotted key, as the ecs-logging spec requires; every other field is nested,
+which Elasticsearch maps the same as dotted names. Field names and types follow
+the official definitions (``shared/specs/ecs``, checked by the tests).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..log_facts import LogFacts
+from ..request_facts import AccessFacts
+from ..timestamps import rfc3339_utc
+from ._base import ACCESS_LOGGER, Schema, access_level, access_message, is_ip, merge_extras, split_host
+
+ECS_VERSION = "9.4.0"
+
+
+class EcsSchema(Schema):
+    name = "ecs"
+
+    def __init__(self, settings) -> None:
+        super().__init__(settings)
+        service: dict[str, Any] = {"name": settings.service_name}
+        if settings.service_version:
+            service["version"] = settings.service_version
+        if settings.service_environment:
+            service["environment"] = settings.service_environment
+        self.service = service
+
+    def access(self, facts: AccessFacts) -> dict[str, Any]:
+        level, _ = access_level(facts.status)
+        request: dict[str, Any] = {"method": facts.method}
+        if facts.request_id is not None:
+            request["id"] = facts.request_id
+        if facts.referer is not None:
+            request["referrer"] = facts.referer
+        if facts.request_headers:
+            request["headers"] = facts.request_headers
+        response: dict[str, Any] = {"status_code": facts.status}
+        if facts.body_bytes is not None:
+            response["body"] = {"bytes": facts.body_bytes}
+        if facts.response_headers:
+            response["headers"] = facts.response_headers
+        url: dict[str, Any] = {"original": facts.target, "path": facts.path}
+        if facts.query is not None:
+            url["query"] = facts.query
+        if facts.scheme:
+            url["scheme"] = facts.scheme
+        if facts.host:
+            domain, port = split_host(facts.host)
+            url["domain"] = domain
+            if port is not None:
+                url["port"] = port
+        record: dict[str, Any] = {
+            "@timestamp": rfc3339_utc(facts.time_ns),
+            "log.level": level,
+            "message": access_message(facts),
+            "ecs": {"version": ECS_VERSION},
+            "log": {"logger": ACCESS_LOGGER},
+            "event": {
+                "kind": "event",
+                "category": ["web"],
+                "type": ["access"],
+                "outcome": "failure" if facts.status >= 400 else "success",
+                "duration": facts.duration_ns,
+                "dataset": ACCESS_LOGGER,
+            },
+            "http": {"request": request, "response": response, "version": facts.http_version},
+            "url": url,
+            "process": {"pid": facts.pid},
+            "service": self.service,
+        }
+        peer = facts.peer_address
+        if peer:
+            source: dict[str, Any] = {"address": peer}
+            if is_ip(peer):
+                source["ip"] = peer
+            if facts.peer_port is not None:
+                source["port"] = facts.peer_port
+            record["source"] = source
+        client = facts.client_address
+        if client:
+            record["client"] = {"address": client, "ip": client} if is_ip(client) else {"address": client}
+        if facts.user_agent is not None:
+            record["user_agent"] = {"original": facts.user_agent}
+        if facts.user_name is not None:
+            record["user"] = {"name": facts.user_name}
+        if facts.trace is not None:
+            record["trace"] = {"id": facts.trace.trace_id}
+        return record
+
+    def log(self, facts: LogFacts) -> dict[str, Any]:
+        log: dict[str, Any] = {"logger": facts.logger}
+        if facts.file:
+            log["origin"] = {"file": {"name": facts.file, "line": facts.line}, "function": facts.function}
+        record: dict[str, Any] = {
+            "@timestamp": rfc3339_utc(facts.time_ns),
+            "log.level": facts.level,
+            "message": facts.message,
+            "ecs": {"version": ECS_VERSION},
+            "log": log,
+            "process": {"pid": facts.pid, "thread": {"name": facts.thread_name}},
+            "service": self.service,
+            "event": {"dataset": facts.logger},
+        }
+        if facts.error_type or facts.stack_trace:
+            error: dict[str, Any] = {}
+            if facts.error_type:
+                error["type"] = facts.error_type
+                error["message"] = facts.error_message
+            if facts.stack_trace:
+                error["stack_trace"] = facts.stack_trace
+            record["error"] = error
+        return merge_extras(record, facts.extras)

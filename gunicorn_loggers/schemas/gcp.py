@@ -1,0 +1,104 @@
+"""Google Cloud Logging structured JSON, as its agents read it from stdout.
+
+The special keys (``severity``, ``httpRequest``, ``logging.googleapis.com/trace``
+...) are lifted into the LogEntry by Cloud Run, GKE and the Ops Agent; the rest
+lands in ``jsonPayload``. ``httpRequest`` follows ``google.logging.type.HttpRequest``
+in its JSON form: int64 sizes as strings, ``latency`` as a Duration string.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..log_facts import LogFacts
+from ..request_facts import AccessFacts
+from ..timestamps import rfc3339_utc
+from ._base import ACCESS_LOGGER, Schema, access_level, access_message, merge_extras
+
+TRACE_KEY = "logging.googleapis.com/trace"
+SPAN_KEY = "logging.googleapis.com/spanId"
+SAMPLED_KEY = "logging.googleapis.com/trace_sampled"
+SOURCE_KEY = "logging.googleapis.com/sourceLocation"
+
+#: Python level -> LogSeverity name (Cloud Logging wants the name, e.g. WARNING not WARN).
+SEVERITIES = {"debug": "DEBUG", "info": "INFO", "warning": "WARNING", "error": "ERROR", "critical": "CRITICAL"}
+
+
+def duration_string(duration_ns: int) -> str:
+    """A google.protobuf.Duration in JSON: ``"0.012345s"``."""
+    seconds, nanos = divmod(duration_ns, 1_000_000_000)
+    return f"{seconds}.{nanos // 1000:06d}s"
+
+
+class GcpSchema(Schema):
+    name = "gcp"
+
+    def __init__(self, settings) -> None:
+        super().__init__(settings)
+        project = settings.gcp_project
+        self.trace_prefix = f"projects/{project}/traces/" if project else ""
+        context: dict[str, Any] = {"service": settings.service_name}
+        if settings.service_version:
+            context["version"] = settings.service_version
+        self.service_context = context
+
+    def _trace(self, record: dict[str, Any], facts: AccessFacts) -> None:
+        if facts.trace is not None:
+            record[TRACE_KEY] = self.trace_prefix + facts.trace.trace_id
+            record[SPAN_KEY] = facts.trace.parent_id
+            record[SAMPLED_KEY] = facts.trace.sampled
+
+    def access(self, facts: AccessFacts) -> dict[str, Any]:
+        level, _ = access_level(facts.status)
+        http: dict[str, Any] = {
+            "requestMethod": facts.method,
+            "requestUrl": f"{facts.scheme or 'http'}://{facts.host}{facts.target}" if facts.host else facts.target,
+            "status": facts.status,
+            "latency": duration_string(facts.duration_ns),
+            "protocol": facts.protocol,
+        }
+        if facts.body_bytes is not None:
+            http["responseSize"] = str(facts.body_bytes)
+        if facts.user_agent is not None:
+            http["userAgent"] = facts.user_agent
+        if facts.client_address:
+            http["remoteIp"] = facts.client_address
+        if facts.referer is not None:
+            http["referer"] = facts.referer
+        record: dict[str, Any] = {
+            "time": rfc3339_utc(facts.time_ns),
+            "severity": SEVERITIES[level],
+            "message": access_message(facts),
+            "httpRequest": http,
+            "logger": ACCESS_LOGGER,
+            "serviceContext": self.service_context,
+            "pid": facts.pid,
+        }
+        if facts.request_id is not None:
+            record["requestId"] = facts.request_id
+        if facts.request_headers:
+            record["requestHeaders"] = facts.request_headers
+        if facts.response_headers:
+            record["responseHeaders"] = facts.response_headers
+        self._trace(record, facts)
+        return record
+
+    def log(self, facts: LogFacts) -> dict[str, Any]:
+        message = facts.message
+        record: dict[str, Any] = {
+            "time": rfc3339_utc(facts.time_ns),
+            "severity": SEVERITIES.get(facts.level, "DEFAULT"),
+            "message": message,
+            "logger": facts.logger,
+            "serviceContext": self.service_context,
+            "pid": facts.pid,
+            "thread": facts.thread_name,
+        }
+        if facts.file:
+            record[SOURCE_KEY] = {"file": facts.file, "line": str(facts.line), "function": facts.function}
+        if facts.stack_trace:
+            # Error Reporting looks for the trace in stack_trace (or at the end of message).
+            record["stack_trace"] = facts.stack_trace
+        if facts.error_type:
+            record["error"] = {"type": facts.error_type, "message": facts.error_message}
+        return merge_extras(record, facts.extras)

@@ -1,0 +1,97 @@
+"""OTLP/JSON encoding of log records, shared by the ``otel`` schema and OTLP sinks.
+
+The OTLP/JSON mapping differs from stock proto3 JSON: trace and span ids are
+hex strings, enums are integers, 64-bit integers are decimal strings, and keys
+are lowerCamelCase. ``google.protobuf.json_format`` gets the ids wrong, so we
+build the dicts by hand.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections.abc import Mapping
+from typing import Any
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MAX_DEPTH = 16
+
+#: Python level name -> (SeverityNumber, SeverityText) from the log data model.
+SEVERITY = {
+    "debug": (5, "DEBUG"),
+    "info": (9, "INFO"),
+    "warning": (13, "WARN"),
+    "error": (17, "ERROR"),
+    "critical": (21, "FATAL"),
+}
+
+
+def any_value(value: Any, depth: int = 0) -> dict[str, Any]:
+    """A Python value as an OTLP ``AnyValue``; anything unknown becomes its repr."""
+    if value is None:
+        return {}
+    if isinstance(value, bool):
+        return {"boolValue": value}
+    if isinstance(value, int):
+        return {"intValue": str(value)} if INT64_MIN <= value <= INT64_MAX else {"stringValue": str(value)}
+    if isinstance(value, float):
+        return {"doubleValue": value} if math.isfinite(value) else {"stringValue": str(value)}
+    if isinstance(value, str):
+        return {"stringValue": value}
+    if depth >= MAX_DEPTH:
+        return {"stringValue": "<too deep>"}
+    if isinstance(value, (bytes, bytearray)):
+        return {"bytesValue": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, Mapping):
+        return {"kvlistValue": {"values": key_values(value, depth + 1)}}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return {"arrayValue": {"values": [any_value(item, depth + 1) for item in value]}}
+    try:
+        text = repr(value)
+    except Exception as exc:
+        text = f"<repr() failed: {type(exc).__name__}>"
+    return {"stringValue": text}
+
+
+def key_values(attributes: Mapping[Any, Any], depth: int = 0) -> list[dict[str, Any]]:
+    return [{"key": str(key), "value": any_value(value, depth)} for key, value in attributes.items()]
+
+
+def log_record(
+    time_ns: int,
+    level: str,
+    body: str,
+    attributes: Mapping[str, Any],
+    trace_id: str | None = None,
+    span_id: str | None = None,
+    flags: int | None = None,
+) -> dict[str, Any]:
+    """One OTLP/JSON ``LogRecord``."""
+    number, text = SEVERITY.get(level, (0, level.upper()))
+    record: dict[str, Any] = {
+        "timeUnixNano": str(time_ns),
+        "observedTimeUnixNano": str(time_ns),
+        "severityNumber": number,
+        "severityText": text,
+        "body": {"stringValue": body},
+        "attributes": key_values(attributes),
+    }
+    if trace_id:
+        record["traceId"] = trace_id
+    if span_id:
+        record["spanId"] = span_id
+    if flags is not None:
+        record["flags"] = flags
+    return record
+
+
+def logs_request(resource: Mapping[str, Any], scope: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """An ``ExportLogsServiceRequest`` holding ``records`` of one resource and scope."""
+    return {
+        "resourceLogs": [
+            {
+                "resource": {"attributes": key_values(resource)},
+                "scopeLogs": [{"scope": {"name": scope}, "logRecords": records}],
+            }
+        ]
+    }

@@ -1,0 +1,30 @@
+"""Records handed to a stdlib logger, for set-ups that route access lines themselves.
+
+gunicorn enables the access log when ``logconfig``, ``logconfig_dict`` or
+``--log-syslog`` is set even without ``--access-logfile``; the lines then belong
+to whatever handlers that configuration put on ``gunicorn.access``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+PREBUILT = "_gunicorn_loggers_prebuilt"
+
+
+class LoggerSink:
+    def __init__(self, logger: logging.Logger) -> None:
+        self.logger = logger
+
+    def write(self, line: bytes) -> None:
+        text = line.decode("utf-8").rstrip("\n")
+        self.logger.info(text, extra={PREBUILT: True})
+
+    def reopen(self) -> None:
+        pass
+
+    def close_on_exec(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
