@@ -14,11 +14,11 @@ from .loggers import JsonLogger
 __version__ = "0.1.0"
 
 __all__ = [
-    "JsonLogger",
-    "JsonFormatter",
-    "GunicornErrorLogHandler",
     "ConfigError",
+    "GunicornErrorLogHandler",
+    "JsonFormatter",
+    "JsonLogger",
     "Settings",
-    "load_settings",
     "__version__",
+    "load_settings",
 ]

@@ -174,10 +174,16 @@ def _trusted(cfg: Any) -> tuple[tuple[str, ...], tuple[Any, ...]]:
     return tuple(allow), tuple(networks)
 
 
-def load_settings(cfg: Any = None, env: Mapping[str, str] | None = None, extra_options: Mapping[str, str] = ()) -> Settings:
-    """Parse and validate every option; raise ConfigError naming the bad one."""
+def load_settings(
+    cfg: Any = None, env: Mapping[str, str] | None = None, extra_options: Mapping[str, str] | None = None
+) -> Settings:
+    """Parse and validate every option; raise ConfigError naming the bad one.
+
+    ``extra_options`` lets a logger class with a sink of its own accept its options
+    without the unknown-option check rejecting them.
+    """
     env = option_environment(cfg) if env is None else env
-    _reject_unknown(env, {**OPTIONS, **dict(extra_options)})
+    _reject_unknown(env, {**OPTIONS, **(extra_options or {})})
     service_name = (
         _text(env, "SERVICE_NAME")
         or (env.get("OTEL_SERVICE_NAME") or "").strip()

@@ -16,20 +16,20 @@ class LogFacts:
     """One log event; ``extras`` holds the caller's ``extra={...}`` fields."""
 
     __slots__ = (
-        "time_ns",
+        "error_message",
+        "error_type",
+        "extras",
+        "file",
+        "function",
         "level",
         "levelno",
-        "message",
-        "logger",
-        "pid",
-        "thread_name",
-        "file",
         "line",
-        "function",
-        "error_type",
-        "error_message",
+        "logger",
+        "message",
+        "pid",
         "stack_trace",
-        "extras",
+        "thread_name",
+        "time_ns",
     )
 
     time_ns: int
@@ -48,7 +48,9 @@ class LogFacts:
     extras: dict[str, Any]
 
 
-def collect_log_facts(record: logging.LogRecord, message: str, stack_trace: str | None, extras: dict[str, Any]) -> LogFacts:
+def collect_log_facts(
+    record: logging.LogRecord, message: str, stack_trace: str | None, extras: dict[str, Any]
+) -> LogFacts:
     """Read a LogRecord; ``message`` and ``stack_trace`` come already formatted by the caller."""
     facts = LogFacts()
     facts.time_ns = getattr(record, "created_ns", None) or int(record.created * 1_000_000_000)
@@ -64,7 +66,8 @@ def collect_log_facts(record: logging.LogRecord, message: str, stack_trace: str 
     facts.error_type = facts.error_message = None
     if record.exc_info and record.exc_info[0] is not None:
         exc_type, exc_value = record.exc_info[0], record.exc_info[1]
-        facts.error_type = f"{exc_type.__module__}.{exc_type.__qualname__}" if exc_type.__module__ != "builtins" else exc_type.__qualname__
+        module = exc_type.__module__
+        facts.error_type = exc_type.__qualname__ if module == "builtins" else f"{module}.{exc_type.__qualname__}"
         try:
             facts.error_message = safe_text(str(exc_value))
         except Exception as exc:  # an exception whose __str__ raises

@@ -136,7 +136,7 @@ class JsonLogger(Statsd):
                 status = int(status.split(None, 1)[0])
             self.timer("gunicorn.request.duration", request_time.seconds * 1000 + request_time.microseconds / 1000)
             self.increment("gunicorn.requests", 1)
-            self.increment("gunicorn.request.status.%d" % status, 1)
+            self.increment(f"gunicorn.request.status.{status}", 1)
         except Exception:
             self.warning("gunicorn-loggers could not send statsd metrics", exc_info=True)
 

@@ -27,4 +27,4 @@ def build_schema(settings: Settings) -> Schema:
     return SCHEMA_CLASSES[settings.schema](settings)
 
 
-__all__ = ["Schema", "build_schema", "SCHEMA_CLASSES", "EcsSchema", "OtelSchema", "GcpSchema", "FlatSchema"]
+__all__ = ["SCHEMA_CLASSES", "EcsSchema", "FlatSchema", "GcpSchema", "OtelSchema", "Schema", "build_schema"]

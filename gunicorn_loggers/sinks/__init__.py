@@ -11,4 +11,4 @@ from ._base import Sink
 from .logger import LoggerSink
 from .stream import FileSink, StreamSink
 
-__all__ = ["Sink", "StreamSink", "FileSink", "LoggerSink"]
+__all__ = ["FileSink", "LoggerSink", "Sink", "StreamSink"]
