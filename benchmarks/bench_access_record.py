@@ -1,0 +1,416 @@
+"""Per-record cost of an access log line, in-process, no HTTP.
+
+Compares, side by side in one run, what one call of ``Logger.access()`` costs:
+
+* gunicorn's own ``gunicorn.glogging.Logger`` (text line through ``logging``);
+* ``gunicorn_loggers.JsonLogger`` with each schema (ecs, otel, gcp, flat);
+* a "floor": an equivalent dict built by hand, ``orjson.dumps`` + ``os.write``.
+
+Every logger writes to its own temporary file, which is checked (line count,
+and JSON for the JSON writers) after every batch and then truncated, so a
+logger that silently stopped writing cannot look fast. Rounds alternate the
+contenders; the figures are medians over rounds, and the ratio is the median of
+the per-round ratios JsonLogger(ecs) / gunicorn.
+
+The request is parsed by gunicorn's own HTTP parser and ``wsgi.create``, so
+``req``, ``resp`` and ``environ`` are exactly what a sync worker passes.
+
+Run by hand from the repository root::
+
+    .venv/bin/python benchmarks/bench_access_record.py              # timings + stages
+    .venv/bin/python benchmarks/bench_access_record.py --profile    # + cProfile
+    .venv/bin/python benchmarks/bench_access_record.py --memory     # RSS over 1M records
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import datetime
+import gc
+import io
+import logging
+import os
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import gunicorn
+import orjson
+from gunicorn.config import Config
+from gunicorn.glogging import Logger
+from gunicorn.http import wsgi
+from gunicorn.http.parser import RequestParser
+
+from gunicorn_loggers import JsonLogger
+from gunicorn_loggers.encoding import encode_line
+
+SCHEMA_ENV = "GUNICORN_LOGGERS_SCHEMA"
+SCHEMAS = ("ecs", "otel", "gcp", "flat")
+TARGET_RATIO = 0.25
+
+CLIENT = ("127.0.0.1", 54321)  # a local reverse proxy: trusted, so X-Forwarded-For is walked
+SERVER = ("127.0.0.1", "8000")
+
+RAW_REQUEST = (
+    b"GET /api/items?page=2&token=abc HTTP/1.1\r\n"
+    b"Host: api.example.com:8000\r\n"
+    b"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    b"Chrome/126.0.0.0 Safari/537.36\r\n"
+    b"Accept: application/json\r\n"
+    b"Accept-Encoding: gzip, deflate, br\r\n"
+    b"Accept-Language: en-GB,en;q=0.9\r\n"
+    b"Referer: https://app.example.com/items?page=1&access_token=xyz\r\n"
+    b"Authorization: Basic YWxpY2U6czNjcjN0\r\n"
+    b"Cookie: session=0123456789abcdef; theme=dark\r\n"
+    b"X-Request-ID: 7f3c2a10-5b6e-4c1d-9a8b-0e2f4d6c8a1b\r\n"
+    b"traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n"
+    b"X-Forwarded-For: 203.0.113.7, 10.0.0.2\r\n"
+    b"X-Forwarded-Proto: https\r\n"
+    b"Connection: keep-alive\r\n"
+    b"\r\n"
+)
+
+
+class _NullSocket:
+    """What ``wsgi.create`` may write to (``100 Continue``); nothing is sent."""
+
+    def send(self, data: bytes) -> int:
+        return len(data)
+
+    def sendall(self, data: bytes) -> None:
+        pass
+
+
+def make_request(cfg: Config) -> tuple[Any, Any, dict, datetime.timedelta]:
+    """(resp, req, environ, request_time) as a gunicorn sync worker passes them to ``access``."""
+    parser = RequestParser(cfg, iter([RAW_REQUEST]), CLIENT)
+    req = next(parser)
+    resp, environ = wsgi.create(req, _NullSocket(), CLIENT, SERVER, cfg)
+    resp.start_response(
+        "200 OK",
+        [
+            ("Content-Type", "application/json"),
+            ("Content-Length", "1234"),
+            ("Cache-Control", "no-store"),
+            ("X-Request-ID", "7f3c2a10-5b6e-4c1d-9a8b-0e2f4d6c8a1b"),
+        ],
+    )
+    resp.sent = 1234
+    return resp, req, environ, datetime.timedelta(microseconds=3512)
+
+
+def make_config(accesslog: str, errorlog: str) -> Config:
+    cfg = Config()
+    cfg.set("accesslog", accesslog)
+    cfg.set("errorlog", errorlog)
+    return cfg
+
+
+def build_json_logger(schema: str | None, accesslog: str, errorlog: str) -> JsonLogger:
+    """A JsonLogger with ``GUNICORN_LOGGERS_SCHEMA`` set while it reads its settings."""
+    saved = os.environ.get(SCHEMA_ENV)
+    try:
+        if schema is None:
+            os.environ.pop(SCHEMA_ENV, None)
+        else:
+            os.environ[SCHEMA_ENV] = schema
+        logger = JsonLogger(make_config(accesslog, errorlog))
+    finally:
+        if saved is None:
+            os.environ.pop(SCHEMA_ENV, None)
+        else:
+            os.environ[SCHEMA_ENV] = saved
+    if schema is not None and logger.settings.schema != schema:
+        raise SystemExit(f"JsonLogger built with schema {logger.settings.schema!r}, wanted {schema!r}")
+    return logger
+
+
+def make_floor(path: str) -> tuple[Callable[..., None], Callable[[], None]]:
+    """The least any JSON access log can do: a dict of the same facts, one dumps, one write."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    dumps = orjson.dumps
+    option = orjson.OPT_APPEND_NEWLINE
+    write = os.write
+    time_ns = time.time_ns
+    pid = os.getpid()
+
+    def floor_access(resp: Any, req: Any, environ: dict, request_time: Any) -> None:
+        get = environ.get
+        record = {
+            "@timestamp": time_ns(),
+            "log.level": "info",
+            "message": "GET /api/items 200",
+            "event": {"duration": request_time.microseconds * 1000},
+            "http": {
+                "request": {"method": get("REQUEST_METHOD"), "id": get("HTTP_X_REQUEST_ID")},
+                "response": {"status_code": 200, "body": {"bytes": resp.sent}},
+                "version": get("SERVER_PROTOCOL"),
+            },
+            "url": {"original": get("RAW_URI"), "path": get("PATH_INFO"), "query": get("QUERY_STRING")},
+            "source": {"address": get("REMOTE_ADDR")},
+            "user_agent": {"original": get("HTTP_USER_AGENT")},
+            "process": {"pid": pid},
+        }
+        write(fd, dumps(record, option=option))
+
+    return floor_access, lambda: os.close(fd)
+
+
+# -- checks ------------------------------------------------------------------------------------
+
+
+def check_and_truncate(path: str, expected_lines: int, is_json: bool) -> None:
+    """The file holds exactly ``expected_lines`` lines (valid JSON objects if ``is_json``); empty it."""
+    with open(path, "rb") as f:
+        data = f.read()
+    lines = data.splitlines()
+    if len(lines) != expected_lines:
+        raise SystemExit(f"{path}: {len(lines)} lines written, expected {expected_lines}: the logger did not log")
+    if is_json:
+        for line in lines:
+            if not isinstance(orjson.loads(line), dict):
+                raise SystemExit(f"{path}: a line is not a JSON object: {line[:200]!r}")
+    os.truncate(path, 0)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+# -- timing ------------------------------------------------------------------------------------
+
+
+def time_batch(fn: Callable[..., None], args: tuple, n: int) -> float:
+    """Nanoseconds per call over ``n`` calls."""
+    gc.collect()
+    perf = time.perf_counter_ns
+    start = perf()
+    for _ in range(n):
+        fn(*args)
+    return (perf() - start) / n
+
+
+def run_timings(args: argparse.Namespace, tmp: str) -> int:
+    err = os.path.join(tmp, "error.log")
+
+    # Order matters: gunicorn's Logger and JsonLogger share the logging.Logger
+    # "gunicorn.access", and each setup() removes the other's handler from it.
+    # JsonLogger writes to its own sink and does not need that handler; gunicorn's
+    # Logger does, so it is built last. The line-count checks would catch a mistake.
+    contenders: list[tuple[str, str, Callable[..., None], str, bool]] = []  # label, name, fn, file, is JSON
+    json_loggers: dict[str, JsonLogger] = {}
+    for schema in SCHEMAS:
+        path = os.path.join(tmp, f"json-{schema}.log")
+        logger = build_json_logger(schema, path, err)
+        json_loggers[schema] = logger
+        contenders.append((schema, f"JsonLogger.access ({schema})", logger.access, path, True))
+    gpath = os.path.join(tmp, "gunicorn.log")
+    glogger = Logger(make_config(gpath, err))
+    if not any(isinstance(h, logging.FileHandler) for h in glogger.access_log.handlers):
+        raise SystemExit("gunicorn's Logger has no FileHandler on gunicorn.access")
+    contenders.insert(0, ("gunicorn", "gunicorn Logger.access", glogger.access, gpath, False))
+    fpath = os.path.join(tmp, "floor.log")
+    floor, close_floor = make_floor(fpath)
+    contenders.append(("floor", "floor: dict + orjson + os.write", floor, fpath, True))
+
+    request = make_request(glogger.cfg)
+    labels = [c[0] for c in contenders]
+    names = dict(zip(labels, (c[1] for c in contenders), strict=True))
+    results: dict[str, list[float]] = {label: [] for label in labels}
+    ratios: list[float] = []
+
+    # Warm up (caches, first strftime, page cache of the files), then check each writes.
+    for _, _, fn, path, is_json in contenders:
+        time_batch(fn, request, args.warmup)
+        check_and_truncate(path, args.warmup, is_json)
+
+    deadline = time.monotonic() + args.max_seconds
+    print(f"{args.rounds} rounds x {args.n} calls per contender, order rotated each round")
+    for r in range(args.rounds):
+        if time.monotonic() > deadline:
+            print(f"stopping after {r} rounds: --max-seconds {args.max_seconds} reached")
+            break
+        shift = r % len(contenders)
+        order = contenders[shift:] + contenders[:shift]
+        this_round: dict[str, float] = {}
+        for label, _, fn, path, is_json in order:
+            ns = time_batch(fn, request, args.n)
+            check_and_truncate(path, args.n, is_json)
+            this_round[label] = ns
+            results[label].append(ns)
+        ratio = this_round["ecs"] / this_round["gunicorn"]
+        ratios.append(ratio)
+        cells = "  ".join(f"{label}={this_round[label] / 1000:.2f}" for label in labels)
+        print(f"  round {r + 1} (µs/call): {cells}  ecs/gunicorn={ratio:.3f}")
+
+    print()
+    print(f"{'median µs per call':<40} {'µs':>8} {'min µs':>8}  {'vs gunicorn':>11}")
+    base = median(results["gunicorn"])
+    for label in labels:
+        values = results[label]
+        print(f"{names[label]:<40} {median(values) / 1000:8.2f} {min(values) / 1000:8.2f}  {median(values) / base:11.3f}")
+    ratio = median(ratios)
+    verdict = "OK" if ratio <= TARGET_RATIO else "ABOVE TARGET"
+    print(
+        f"ratio JsonLogger(ecs) / gunicorn Logger: {ratio:.3f} "
+        f"(median of per-round ratios; target <= {TARGET_RATIO}) {verdict}"
+    )
+
+    run_stages(args, json_loggers["ecs"], request)
+    if args.profile:
+        run_profile(args, json_loggers["ecs"], request)
+
+    close_floor()
+    for logger in json_loggers.values():
+        for sink in logger._sinks.values():
+            sink.close()
+    return 0
+
+
+def run_stages(args: argparse.Namespace, logger: JsonLogger, request: tuple) -> None:
+    """Where the microseconds of JsonLogger.access (ecs) go: each stage timed alone."""
+    resp, req, environ, request_time = request
+    collect = logger.collector.collect
+    schema_access = logger.schema.access
+    sink = logger._access_sink
+    facts = collect(resp, req, environ, request_time)
+    record = schema_access(facts)
+    line = encode_line(record)
+    stages = [  # name, function, arguments, writes a line
+        ("collect (AccessFactsCollector.collect)", collect, request, False),
+        (f"schema ({type(logger.schema).__name__}.access)", schema_access, (facts,), False),
+        ("encode (encode_line)", encode_line, (record,), False),
+        (f"write ({type(sink).__name__}.write)", sink.write, (line,), True),
+        ("whole JsonLogger.access", logger.access, request, True),
+    ]
+    n = args.n
+    written = 0
+    times: dict[str, list[float]] = {name: [] for name, _, _, _ in stages}
+    for _ in range(max(3, args.rounds)):
+        for name, fn, fargs, writes in stages:
+            times[name].append(time_batch(fn, fargs, n))
+            written += n if writes else 0
+    check_and_truncate(sink.path, written, True)
+    print()
+    print(f"stages of JsonLogger.access (ecs), median µs per call; line is {len(line)} bytes")
+    total = 0.0
+    for name, _, _, _ in stages:
+        value = median(times[name]) / 1000
+        if name.startswith("whole"):
+            print(f"  {'sum of stages':<40} {total:7.2f}")
+        else:
+            total += value
+        print(f"  {name:<40} {value:7.2f}")
+
+
+def run_profile(args: argparse.Namespace, logger: JsonLogger, request: tuple) -> None:
+    n = args.n
+    profiler = cProfile.Profile()
+    access = logger.access
+    profiler.enable()
+    for _ in range(n):
+        access(*request)
+    profiler.disable()
+    check_and_truncate(logger._access_sink.path, n, True)
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(20)
+    print()
+    print(f"cProfile of {n} JsonLogger.access (ecs) calls, by tottime (profiler overhead inflates small calls):")
+    print(out.getvalue())
+
+
+# -- memory ------------------------------------------------------------------------------------
+
+
+def rss_kib() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def run_memory(args: argparse.Namespace, tmp: str) -> int:
+    """RSS while JsonLogger.access writes ``--records`` records to /dev/null; must be flat."""
+    total = args.records
+    logger = build_json_logger(None, os.devnull, os.path.join(tmp, "error.log"))
+    resp, req, environ, request_time = make_request(logger.cfg)
+    checkpoints = sorted({0, *(int(total * f) for f in (0.1, 0.25, 0.5, 1.0))})
+    access = logger.access
+    failures_before = logger._access_sink.failures
+    print(f"JsonLogger.access ({logger.settings.schema}) x {total:,} to {os.devnull}")
+    print("client address, request id and port differ on every record, so the lru caches fill to their bounds")
+    print(f"{'records':>10} {'VmRSS KiB':>10} {'delta KiB':>10} {'s':>7}")
+    start = time.monotonic()
+    deadline = start + args.max_seconds
+    base = None
+    reference = None  # RSS at the second checkpoint (10%): after warm-up and cache filling
+    done = 0
+    ok = True
+    for point in checkpoints:
+        while done < point:
+            if time.monotonic() > deadline:
+                print(f"stopped at {done:,} records: --max-seconds {args.max_seconds} reached")
+                ok = False
+                break
+            stop = min(point, done + 10_000)
+            for i in range(done, stop):
+                # the last hop is the client: it reaches the is_trusted and is_ip caches
+                environ["HTTP_X_FORWARDED_FOR"] = f"203.0.113.7, 10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"
+                environ["HTTP_X_REQUEST_ID"] = f"req-{i}"
+                environ["REMOTE_PORT"] = str(1024 + i % 60000)
+                access(resp, req, environ, request_time)
+            done = stop
+        if done < point:
+            break
+        gc.collect()
+        rss = rss_kib()
+        base = rss if base is None else base
+        if reference is None and point > 0:
+            reference = rss
+        print(f"{point:>10,} {rss:>10,} {rss - base:>+10,} {time.monotonic() - start:7.1f}")
+    if logger._access_sink.failures != failures_before:
+        print("the sink reported write failures")
+        ok = False
+    growth = rss - reference if reference is not None else 0
+    flat = growth <= args.flat_kib
+    print(
+        f"growth after the first {checkpoints[1]:,} records: {growth:+,} KiB "
+        f"({'flat' if flat else 'GROWING'}, tolerance {args.flat_kib} KiB)"
+    )
+    logger._access_sink.close()
+    return 0 if ok and flat else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-n", type=int, default=20_000, help="calls per contender per round (default 20000)")
+    parser.add_argument("--rounds", type=int, default=7, help="rounds, contenders alternating (default 7)")
+    parser.add_argument("--warmup", type=int, default=2_000, help="calls per contender before timing")
+    parser.add_argument("--profile", action="store_true", help="also cProfile JsonLogger.access (ecs)")
+    parser.add_argument("--memory", action="store_true", help="RSS over --records calls instead of timings")
+    parser.add_argument("--records", type=int, default=1_000_000, help="records in --memory mode (default 1M)")
+    parser.add_argument("--flat-kib", type=int, default=1024, help="RSS growth tolerated in --memory mode")
+    parser.add_argument("--max-seconds", type=float, default=600, help="stop rounds after this long")
+    args = parser.parse_args(argv)
+    if args.n < 1 or args.rounds < 1 or args.records < 10:
+        parser.error("-n and --rounds must be >= 1, --records >= 10")
+
+    print(
+        f"python {sys.version.split()[0]}, gunicorn {gunicorn.__version__}, orjson {orjson.__version__}, "
+        f"pid {os.getpid()}, loadavg {os.getloadavg()[0]:.2f}"
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-access-") as tmp:
+        if args.memory:
+            return run_memory(args, tmp)
+        return run_timings(args, tmp)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

@@ -1,0 +1,41 @@
+"""WSGI and ASGI apps the tests run under a real gunicorn."""
+
+import logging
+
+log = logging.getLogger("tests.app")
+
+
+def app(environ, start_response):
+    path = environ.get("PATH_INFO", "/")
+    if path == "/raise":
+        raise ValueError("boom from the app")
+    if path.startswith("/status/"):
+        code = int(path.rsplit("/", 1)[1])
+        start_response(f"{code} Custom", [("Content-Type", "text/plain")])
+        return [b"status\n"]
+    if path == "/log":
+        log.warning("app says hello", extra={"user_id": 42, "tags": {"a", "b"}, "payload": {"nested": [1, 2]}})
+        log.info("info from app %s", "with args", extra={"message": "forged?", "@timestamp": "forged"})
+    if path == "/wsgi-errors":
+        environ["wsgi.errors"].write("written to wsgi.errors\n")
+    body = b"hello\n"
+    start_response(
+        "200 OK",
+        [("Content-Type", "text/plain"), ("Content-Length", str(len(body))), ("Set-Cookie", "session=supersecret")],
+    )
+    return [body]
+
+
+async def asgi_app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    body = b"hello asgi\n"
+    status = 201 if scope["path"] == "/created" else 200
+    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,183 @@
+"""Start a real gunicorn on 127.0.0.1, talk to it, read what it logged, stop it by PID."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
+
+
+def read_json_lines(path: Path) -> list[dict]:
+    """Every line of ``path`` parsed strictly; a line that is not one JSON object fails the test."""
+    if not path.exists():
+        return []
+    records = []
+    for number, raw in enumerate(path.read_bytes().splitlines(), 1):
+        text = raw.decode("utf-8")  # must be valid UTF-8
+        record = json.loads(text)
+        assert isinstance(record, dict), f"{path.name}:{number} is not a JSON object: {text!r}"
+        records.append(record)
+    return records
+
+
+class Gunicorn:
+    def __init__(
+        self,
+        tmp_path: Path,
+        *args: str,
+        app: str = "tests.apps:app",
+        logger_class: str | None = "gunicorn_loggers.JsonLogger",
+        env: dict[str, str] | None = None,
+        access_log: bool = True,
+        error_log: bool = True,
+        workers: int = 1,
+    ) -> None:
+        self.tmp_path = tmp_path
+        self.access_path = tmp_path / "access.log"
+        self.error_path = tmp_path / "error.log"
+        self.stdout_path = tmp_path / "stdout.log"
+        self.stderr_path = tmp_path / "stderr.log"
+        command = [sys.executable, "-m", "gunicorn", "--bind", "127.0.0.1:0", "--no-control-socket", "-w", str(workers)]
+        if logger_class:
+            command += ["--logger-class", logger_class]
+        if access_log:
+            command += ["--access-logfile", str(self.access_path)]
+        if error_log:
+            command += ["--error-logfile", str(self.error_path)]
+        command += [*args, app]
+        self.command = command
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("GUNICORN_LOGGERS_")}
+        self.env.update(env or {})
+        self.env["PYTHONPATH"] = str(REPO)
+        self.proc: subprocess.Popen | None = None
+        self.port: int | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self, timeout: float = 30.0) -> Gunicorn:
+        self._stdout = self.stdout_path.open("wb")
+        self._stderr = self.stderr_path.open("wb")
+        self.proc = subprocess.Popen(
+            self.command, cwd=self.tmp_path, env=self.env, stdout=self._stdout, stderr=self._stderr
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"gunicorn exited with {self.proc.returncode}: {self.all_output()}")
+            match = LISTENING.search(self.all_output())
+            if match and "Booting worker" in self.all_output():
+                self.port = int(match.group(1))
+                self._wait_accepting(deadline)
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise AssertionError(f"gunicorn did not start in {timeout}s: {self.all_output()}")
+
+    def _wait_accepting(self, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            try:
+                status, _ = self.request("/__ready__")
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("gunicorn never answered")
+
+    def run_to_exit(self, timeout: float = 30.0) -> int:
+        """For set-ups that must fail: run until gunicorn exits by itself."""
+        self._stdout = self.stdout_path.open("wb")
+        self._stderr = self.stderr_path.open("wb")
+        self.proc = subprocess.Popen(
+            self.command, cwd=self.tmp_path, env=self.env, stdout=self._stdout, stderr=self._stderr
+        )
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self.stop()
+
+    def signal(self, signum: int) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signum)
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        for stream in (self._stdout, self._stderr):
+            stream.close()
+        return self.proc.returncode
+
+    def __enter__(self) -> Gunicorn:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- talking to it -------------------------------------------------------------------------
+
+    def request(self, path: str, method: str = "GET", headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            connection.request(method, path, headers=headers or {})
+            response = connection.getresponse()
+            return response.status, response.read()
+        finally:
+            connection.close()
+
+    def raw(self, data: bytes, timeout: float = 10.0) -> bytes:
+        """Send bytes as they are (for requests http.client refuses to build); return the answer."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as sock:
+            sock.sendall(data)
+            chunks = []
+            while True:
+                try:
+                    chunk = sock.recv(65536)
+                except TimeoutError:
+                    break
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        return b"".join(chunks)
+
+    # -- reading what it wrote ----------------------------------------------------------------
+
+    def all_output(self) -> str:
+        text = ""
+        for path in (self.error_path, self.stderr_path, self.stdout_path):
+            if path.exists():
+                text += path.read_bytes().decode("utf-8", "replace")
+        return text
+
+    def access_records(self, path: Path | None = None) -> list[dict]:
+        return [r for r in read_json_lines(path or self.access_path) if "__ready__" not in json.dumps(r)]
+
+    def error_records(self) -> list[dict]:
+        return read_json_lines(self.error_path)
+
+    def wait_for(self, predicate, timeout: float = 10.0, what: str = "records"):
+        deadline = time.monotonic() + timeout
+        while True:
+            result = predicate()
+            if result:
+                return result
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}; output so far:\n{self.all_output()[-3000:]}")
+            time.sleep(0.05)
+
+    def wait_for_access(self, count: int, timeout: float = 10.0) -> list[dict]:
+        return self.wait_for(lambda: (r := self.access_records()) and len(r) >= count and r, timeout, "access records")

@@ -1,0 +1,110 @@
+"""Hostile and broken requests: every record stays one valid JSON object, nothing forged."""
+
+import pytest
+
+
+def raw_request(target: bytes, headers: list[bytes] = ()) -> bytes:
+    lines = [b"GET " + target + b" HTTP/1.1", b"Host: 127.0.0.1", *headers, b"Connection: close", b"", b""]
+    return b"\r\n".join(lines)
+
+
+@pytest.fixture
+def server(gunicorn):
+    return gunicorn()
+
+
+def test_invalid_utf8_in_path_and_query_is_kept_escaped(server):
+    answer = server.raw(raw_request(b"/caf%C3%A9/%FF%FE?q=%FF&name=caf%C3%A9"))
+    assert answer.startswith(b"HTTP/1.1 200")
+    (record,) = server.wait_for_access(1)
+    assert record["url"]["path"] == "/café/\\xff\\xfe"
+    assert record["url"]["original"] == "/caf%C3%A9/%FF%FE?q=%FF&name=caf%C3%A9"
+    assert record["url"]["query"] == "q=%FF&name=caf%C3%A9"
+
+
+def test_raw_non_utf8_bytes_in_headers_are_escaped_not_dropped(server):
+    answer = server.raw(raw_request(b"/", [b"User-Agent: bad \xff\xfe bytes \xc3\xa9", b"Referer: http://x/\xe9"]))
+    assert answer.startswith(b"HTTP/1.1 200")
+    (record,) = server.wait_for_access(1)
+    assert record["user_agent"]["original"] == "bad \\xff\\xfe bytes é"
+    assert record["http"]["request"]["referrer"] == "http://x/\\xe9"
+
+
+def test_quotes_and_backslashes_cannot_forge_fields(server):
+    forged = 'x", "forged": true, "log.level": "critical", "a": "\\'
+    server.request("/", headers={"User-Agent": forged, "X-Request-ID": 'id"},"forged":1'})
+    (record,) = server.wait_for_access(1)
+    assert "forged" not in record
+    assert record["log.level"] == "info"
+    assert record["user_agent"]["original"] == forged
+    assert record["http"]["request"]["id"] == 'id"},"forged":1'
+
+
+def test_request_id_with_spaces_or_non_ascii_is_left_out(server):
+    server.request("/", headers={"X-Request-ID": "two words"})
+    server.raw(raw_request(b"/", [b"X-Request-ID: caf\xc3\xa9"]))
+    records = server.wait_for_access(2)
+    assert all("id" not in r["http"]["request"] for r in records)
+
+
+def test_escape_and_control_characters_in_headers(server):
+    # gunicorn refuses control characters in header values; its warning is a JSON record too.
+    answer = server.raw(raw_request(b"/", [b"User-Agent: esc \x1b[31m red"]))
+    assert answer.startswith(b"HTTP/1.1 400")
+    warnings = server.wait_for(lambda: [r for r in server.error_records() if "Invalid HTTP Header" in r["message"]])
+    assert warnings[0]["log.level"] == "warning"
+    server.raw(raw_request(b"/", [b"User-Agent: tab\tinside \\ backslash"]))
+    (record,) = server.wait_for_access(1)
+    assert record["user_agent"]["original"] == "tab\tinside \\ backslash"
+
+
+def test_cr_lf_cannot_split_a_record(server):
+    # A bare CR inside a value is rejected by gunicorn (400); the access record of that refusal is still one line.
+    answer = server.raw(raw_request(b"/", [b"User-Agent: a\rb", b"X-Injected: 1"]))
+    assert answer.startswith(b"HTTP/1.1 400")
+    server.raw(raw_request(b"/after"))
+    records = server.wait_for(lambda: [r for r in server.access_records() if r["url"]["original"] == "/after"])
+    assert len(records) == 1
+    for line in server.access_path.read_bytes().splitlines():
+        assert line.startswith(b"{") and line.endswith(b"}")
+
+
+def test_long_request_line_and_8k_header(server):
+    target = b"/" + b"a" * 3990 + b"?q=" + b"b" * 87  # request line of 4094 bytes: gunicorn's limit
+    big_header = b"X-Big: " + b"v" * (8180 - len(b"X-Big: "))  # under limit_request_field_size (8190)
+    answer = server.raw(raw_request(target, [big_header, b"User-Agent: big"]))
+    assert answer.startswith(b"HTTP/1.1 200")
+    (record,) = server.wait_for_access(1)
+    assert record["url"]["original"] == target.decode()
+    assert len(record["url"]["path"]) == 3991
+
+
+def test_request_over_gunicorn_limits_is_answered_and_logged(server):
+    answer = server.raw(raw_request(b"/" + b"a" * 9000))
+    assert answer.startswith(b"HTTP/1.1 414")
+    # gunicorn has no request object here and calls no access(); its warning is one JSON record.
+    warnings = server.wait_for(lambda: [r for r in server.error_records() if "too large" in r["message"]])
+    assert warnings[0]["log.level"] == "warning"
+
+
+def test_app_exception_gives_a_500_record_and_an_error_record_with_the_traceback(server):
+    status, _ = server.request("/raise")
+    assert status == 500
+    (access,) = server.wait_for_access(1)
+    assert access["http"]["response"]["status_code"] == 500
+    assert access["log.level"] == "error" and access["event"]["outcome"] == "failure"
+    assert access["url"]["path"] == "/raise"
+    errors = server.wait_for(lambda: [r for r in server.error_records() if "error" in r])
+    (error,) = errors
+    assert error["log.level"] == "error"
+    assert error["error"]["type"] == "ValueError"
+    assert error["error"]["message"] == "boom from the app"
+    assert "Traceback (most recent call last)" in error["error"]["stack_trace"]
+    assert 'raise ValueError("boom from the app")' in error["error"]["stack_trace"]
+
+
+def test_malformed_request_line_gives_a_json_warning(server):
+    answer = server.raw(b"NOT A REQUEST\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400")
+    warnings = server.wait_for(lambda: [r for r in server.error_records() if "Invalid request" in r["message"]])
+    assert warnings[0]["log.level"] == "warning"
