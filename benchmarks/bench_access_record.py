@@ -252,8 +252,8 @@ def run_timings(args: argparse.Namespace, tmp: str) -> int:
     print(f"{'median µs per call':<40} {'µs':>8} {'min µs':>8}  {'vs gunicorn':>11}")
     base = median(results["gunicorn"])
     for label in labels:
-        values = results[label]
-        print(f"{names[label]:<40} {median(values) / 1000:8.2f} {min(values) / 1000:8.2f}  {median(values) / base:11.3f}")
+        mid, low = median(results[label]), min(results[label])
+        print(f"{names[label]:<40} {mid / 1000:8.2f} {low / 1000:8.2f}  {mid / base:11.3f}")
     ratio = median(ratios)
     verdict = "OK" if ratio <= TARGET_RATIO else "ABOVE TARGET"
     print(
@@ -262,6 +262,7 @@ def run_timings(args: argparse.Namespace, tmp: str) -> int:
     )
 
     run_stages(args, json_loggers["ecs"], request)
+    run_schema_stages(args, json_loggers, request)
     if args.profile:
         run_profile(args, json_loggers["ecs"], request)
 
@@ -306,6 +307,24 @@ def run_stages(args: argparse.Namespace, logger: JsonLogger, request: tuple) -> 
         else:
             total += value
         print(f"  {name:<40} {value:7.2f}")
+
+
+def run_schema_stages(args: argparse.Namespace, json_loggers: dict[str, JsonLogger], request: tuple) -> None:
+    """What each schema adds on top of the shared collect: building its dict, and encoding it."""
+    facts = json_loggers["ecs"].collector.collect(*request)
+    times: dict[str, tuple[list[float], list[float]]] = {schema: ([], []) for schema in json_loggers}
+    sizes: dict[str, int] = {}
+    for _ in range(max(3, args.rounds)):
+        for schema, logger in json_loggers.items():
+            record = logger.schema.access(facts)
+            sizes[schema] = len(encode_line(record))
+            times[schema][0].append(time_batch(logger.schema.access, (facts,), args.n))
+            times[schema][1].append(time_batch(encode_line, (record,), args.n))
+    print()
+    print("per schema, median µs per call (collect is shared)")
+    print(f"  {'schema':<8} {'build':>7} {'encode':>7} {'bytes':>6}")
+    for schema, (build, encode) in times.items():
+        print(f"  {schema:<8} {median(build) / 1000:7.2f} {median(encode) / 1000:7.2f} {sizes[schema]:6}")
 
 
 def run_profile(args: argparse.Namespace, logger: JsonLogger, request: tuple) -> None:
@@ -413,4 +432,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

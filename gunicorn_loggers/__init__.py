@@ -9,6 +9,7 @@ from __future__ import annotations
 from .config import ConfigError, Settings, load_settings
 from .formatter import JsonFormatter
 from .handlers import GunicornErrorLogHandler
+from .logconfig import app_logconfig
 from .loggers import JsonLogger
 
 __version__ = "0.1.0"
@@ -20,5 +21,6 @@ __all__ = [
     "JsonLogger",
     "Settings",
     "__version__",
+    "app_logconfig",
     "load_settings",
 ]

@@ -1,6 +1,7 @@
 """WSGI and ASGI apps the tests run under a real gunicorn."""
 
 import logging
+import time
 
 log = logging.getLogger("tests.app")
 
@@ -13,9 +14,11 @@ def app(environ, start_response):
         code = int(path.rsplit("/", 1)[1])
         start_response(f"{code} Custom", [("Content-Type", "text/plain")])
         return [b"status\n"]
+    if path == "/sleep":
+        time.sleep(1.0)
     if path == "/log":
         log.warning("app says hello", extra={"user_id": 42, "tags": {"a", "b"}, "payload": {"nested": [1, 2]}})
-        log.info("info from app %s", "with args", extra={"message": "forged?", "@timestamp": "forged"})
+        log.info("info from app %s", "with args", extra={"log.level": "forged", "@timestamp": "forged"})
     if path == "/wsgi-errors":
         environ["wsgi.errors"].write("written to wsgi.errors\n")
     body = b"hello\n"

@@ -86,7 +86,7 @@ class Gunicorn:
     def _wait_accepting(self, deadline: float) -> None:
         while time.monotonic() < deadline:
             try:
-                status, _ = self.request("/__ready__")
+                self.request("/__ready__")
                 return
             except OSError:
                 time.sleep(0.05)

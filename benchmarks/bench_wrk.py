@@ -1,0 +1,387 @@
+"""End to end: requests per second of a hello-world app with and without an access log.
+
+Configurations, each a fresh ``gunicorn -w 1 -k sync`` on 127.0.0.1 loaded by ``wrk``:
+
+* ``a``: gunicorn's default logger, no access log (the baseline);
+* ``b``: gunicorn's default logger with ``--access-logfile``;
+* ``c``: ``--logger-class gunicorn_loggers.JsonLogger --access-logfile``.
+
+Rounds interleave the configurations (a, b, c, a, b, c, ...) so that a noisy
+neighbour hurts all of them alike; the summary gives medians over rounds and the
+median of the per-round ratios b/a and c/a. After every run the access file is
+checked: one line per request wrk counted (plus the warm-up requests, give or
+take the requests in flight when wrk stopped), and for ``c`` every line must be
+a JSON object, so a logger that logs nothing cannot look fast.
+
+Run by hand from the repository root (needs ``wrk`` on PATH)::
+
+    .venv/bin/python benchmarks/bench_wrk.py --rounds 3 --duration 5
+
+``GUNICORN_LOGGERS_*`` variables in the environment reach configuration ``c``
+(e.g. ``GUNICORN_LOGGERS_SCHEMA=otel``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HOST = "127.0.0.1"
+APP = "benchmarks.hello_app:app"
+EXPECTED_BODY = b"Hello, World!\n"
+WARMUP_REQUESTS = 20
+TARGET_C_OVER_A = 0.95
+
+CONFIGS: dict[str, tuple[str, list[str]]] = {
+    "a": ("gunicorn Logger, no access log", []),
+    "b": ("gunicorn Logger, --access-logfile", ["--access-logfile", "{access}"]),
+    "c": (
+        "JsonLogger, --access-logfile",
+        ["--logger-class", "gunicorn_loggers.JsonLogger", "--access-logfile", "{access}"],
+    ),
+}
+
+LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
+BOOTED = re.compile(r"Booting worker with pid: (\d+)")
+
+
+# -- gunicorn ------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    """One gunicorn master started by us; stopped by its PID, and its worker's if orphaned."""
+
+    label: str
+    workdir: str
+    python: str
+    graceful_timeout: int
+    proc: subprocess.Popen | None = None
+    port: int | None = None
+    worker_pids: list[int] = field(default_factory=list)
+
+    @property
+    def access_path(self) -> str:
+        return os.path.join(self.workdir, "access.log")
+
+    @property
+    def error_path(self) -> str:
+        return os.path.join(self.workdir, "error.log")
+
+    @property
+    def output_path(self) -> str:
+        return os.path.join(self.workdir, "output.log")
+
+    def start(self, startup_timeout: float) -> None:
+        extra = [arg.format(access=self.access_path) for arg in CONFIGS[self.label][1]]
+        command = [
+            self.python, "-m", "gunicorn",
+            "-w", "1", "-k", "sync",
+            "--bind", f"{HOST}:0",
+            "--no-control-socket",
+            "--graceful-timeout", str(self.graceful_timeout),
+            "--error-logfile", self.error_path,
+            *extra,
+            APP,
+        ]  # fmt: skip
+        with open(self.output_path, "wb") as output:
+            # A session of its own: Ctrl-C on the benchmark reaches us, and we stop gunicorn.
+            self.proc = subprocess.Popen(
+                command, cwd=REPO, stdin=subprocess.DEVNULL, stdout=output, stderr=output, start_new_session=True
+            )
+        deadline = time.monotonic() + startup_timeout
+        while time.monotonic() < deadline:
+            self._read_error_log()
+            if self.port is not None and self.worker_pids:
+                break
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn ({self.label}) exited with {self.proc.returncode}:\n{self.logs()}")
+            time.sleep(0.05)
+        else:
+            raise RuntimeError(f"gunicorn ({self.label}) not ready after {startup_timeout}s:\n{self.logs()}")
+        self._warm_up(deadline)
+
+    def _read_error_log(self) -> None:
+        """Port and worker pid from the error log: JSON lines with JsonLogger, text with gunicorn's."""
+        try:
+            with open(self.error_path, encoding="utf-8", errors="replace") as f:
+                lines = f.read().splitlines()
+        except FileNotFoundError:
+            return
+        for line in lines:
+            text = line
+            if line.startswith("{"):
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    record = None
+                if isinstance(record, dict) and "message" in record:
+                    text = str(record["message"])
+            for candidate in (text, line):  # the raw line covers schemas without "message" (otel)
+                if self.port is None and (match := LISTENING.search(candidate)):
+                    self.port = int(match.group(1))
+                if match := BOOTED.search(candidate):
+                    pid = int(match.group(1))
+                    if pid not in self.worker_pids:
+                        self.worker_pids.append(pid)
+
+    def _warm_up(self, deadline: float) -> None:
+        """A few requests before wrk, until the worker answers; each must be the app's 200."""
+        done = 0
+        while done < WARMUP_REQUESTS:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"gunicorn ({self.label}) does not answer on port {self.port}:\n{self.logs()}")
+            connection = http.client.HTTPConnection(HOST, self.port, timeout=5)
+            try:
+                connection.request("GET", "/")
+                response = connection.getresponse()
+                body = response.read()
+            except OSError:
+                time.sleep(0.05)
+                continue
+            finally:
+                connection.close()
+            if response.status != 200 or body != EXPECTED_BODY:
+                raise RuntimeError(f"gunicorn ({self.label}) answered {response.status} {body[:100]!r}")
+            done += 1
+
+    def stop(self) -> None:
+        proc = self.proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=self.graceful_timeout + 5)
+            except subprocess.TimeoutExpired:
+                print(f"  gunicorn master {proc.pid} ignored SIGTERM: SIGKILL", file=sys.stderr)
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        for pid in self.worker_pids:  # only left behind if the master was killed
+            stop_orphan(pid)
+        self.proc = None
+
+    def logs(self) -> str:
+        parts = []
+        for path in (self.output_path, self.error_path):
+            try:
+                with open(path, encoding="utf-8", errors="replace") as f:
+                    parts.append(f"--- {os.path.basename(path)}\n" + f.read()[-3000:])
+            except FileNotFoundError:
+                pass
+        return "\n".join(parts)
+
+
+def is_gunicorn(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"gunicorn" in f.read()
+    except OSError:
+        return False
+
+
+def stop_orphan(pid: int) -> None:
+    """SIGTERM, wait up to 5 s, then SIGKILL a worker we started, if it is still there."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if not is_gunicorn(pid):
+            return
+        print(f"  gunicorn worker {pid} outlived its master: {sig.name}", file=sys.stderr)
+        os.kill(pid, sig)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and is_gunicorn(pid):
+            time.sleep(0.05)
+
+
+# -- wrk -----------------------------------------------------------------------------------
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+_TIME = r"([\d.]+)(us|ms|s|m)"
+
+
+@dataclass
+class WrkResult:
+    requests_per_second: float
+    requests: int
+    latency_avg_ms: float
+    latency_p50_ms: float
+    latency_p99_ms: float
+    errors: str
+
+
+def to_ms(value: str, unit: str) -> float:
+    return float(value) * _UNITS[unit]
+
+
+def run_wrk(port: int, args: argparse.Namespace) -> WrkResult:
+    command = [
+        args.wrk, f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "--latency",
+        f"http://{HOST}:{port}/",
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=args.duration + 60, check=False)
+    out = done.stdout
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk exited with {done.returncode}:\n{out}\n{done.stderr}")
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    total = re.search(r"(\d+) requests in ", out)
+    avg = re.search(rf"Latency\s+{_TIME}", out)
+    p50 = re.search(rf"^\s+50%\s+{_TIME}", out, re.MULTILINE)
+    p99 = re.search(rf"^\s+99%\s+{_TIME}", out, re.MULTILINE)
+    if not (rps and total and avg and p50 and p99):
+        raise RuntimeError(f"cannot parse wrk's output:\n{out}")
+    error_lines = re.finditer(r"^\s*(Socket errors:.*|Non-2xx or 3xx responses:.*)$", out, re.MULTILINE)
+    errors = [m.group(0).strip() for m in error_lines]
+    return WrkResult(
+        requests_per_second=float(rps.group(1)),
+        requests=int(total.group(1)),
+        latency_avg_ms=to_ms(*avg.groups()),
+        latency_p50_ms=to_ms(*p50.groups()),
+        latency_p99_ms=to_ms(*p99.groups()),
+        errors="; ".join(errors),
+    )
+
+
+# -- checks --------------------------------------------------------------------------------
+
+
+def check_access_log(server: Server, wrk: WrkResult, connections: int) -> tuple[bool, str]:
+    """Did the access log get one line (one JSON object for ``c``) per request?"""
+    path = server.access_path
+    if server.label == "a":
+        return (not os.path.exists(path), "no access log" if not os.path.exists(path) else "UNEXPECTED access log")
+    if not os.path.exists(path):
+        return False, "NO access log file"
+    with open(path, "rb") as f:
+        lines = f.read().splitlines()
+    bad = 0
+    if server.label == "c":
+        for line in lines:
+            try:
+                if not isinstance(json.loads(line), dict):
+                    bad += 1
+            except ValueError:
+                bad += 1
+    expected = wrk.requests + WARMUP_REQUESTS
+    # wrk does not count the requests in flight when it stops; gunicorn may log them.
+    slack = connections + expected // 100
+    ok = bad == 0 and abs(len(lines) - expected) <= slack
+    kind = "JSON lines" if server.label == "c" else "lines"
+    note = f"{len(lines)} {kind} vs {wrk.requests} wrk + {WARMUP_REQUESTS} warm-up"
+    if bad:
+        note += f", {bad} NOT JSON OBJECTS"
+    return ok, note + (" ok" if ok else " MISMATCH")
+
+
+# -- main ----------------------------------------------------------------------------------
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def _raise_on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of a, b, c (default 5, at least 1)")
+    parser.add_argument("--duration", type=int, default=5, help="seconds of wrk per run (default 5)")
+    parser.add_argument("--connections", type=int, default=10, help="wrk -c (default 10)")
+    parser.add_argument("--threads", type=int, default=1, help="wrk -t (default 1)")
+    parser.add_argument("--configs", default="abc", help="which configurations, in round order (default abc)")
+    parser.add_argument("--python", default=sys.executable, help="interpreter that runs gunicorn")
+    parser.add_argument("--wrk", default=shutil.which("wrk") or "wrk", help="path of wrk")
+    parser.add_argument("--startup-timeout", type=float, default=20.0, help="seconds for gunicorn to answer")
+    parser.add_argument("--graceful-timeout", type=int, default=5, help="gunicorn --graceful-timeout")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory with the logs")
+    args = parser.parse_args(argv)
+    labels = list(dict.fromkeys(args.configs))
+    if args.rounds < 1 or args.duration < 1 or not labels or any(label not in CONFIGS for label in labels):
+        parser.error("--rounds and --duration must be >= 1; --configs a combination of a, b, c")
+    if not os.path.exists(args.wrk):
+        parser.error(f"wrk not found ({args.wrk})")
+    signal.signal(signal.SIGTERM, _raise_on_sigterm)
+
+    version = subprocess.run(
+        [args.python, "-c", "import gunicorn, sys; print(sys.version.split()[0], gunicorn.__version__)"],
+        capture_output=True, text=True, timeout=60, check=True, cwd=REPO,
+    ).stdout.split()  # fmt: skip
+    options = {k: v for k, v in os.environ.items() if k.startswith("GUNICORN_LOGGERS_")}
+    print(
+        f"python {version[0]}, gunicorn {version[1]}, {args.rounds} rounds x {len(labels)} configs x "
+        f"{args.duration}s of wrk -t{args.threads} -c{args.connections}; loadavg {os.getloadavg()[0]:.2f}"
+        + (f"; {options}" if options else "")
+    )
+    for label in labels:
+        print(f"  {label}: {CONFIGS[label][0]}")
+
+    results: dict[str, list[WrkResult]] = {label: [] for label in labels}
+    failures = 0
+    tmp = tempfile.mkdtemp(prefix="bench-wrk-")
+    try:
+        for r in range(args.rounds):
+            for label in labels:
+                workdir = os.path.join(tmp, f"{r + 1}{label}")
+                os.mkdir(workdir)
+                server = Server(label, workdir, args.python, args.graceful_timeout)
+                try:
+                    server.start(args.startup_timeout)
+                    wrk = run_wrk(server.port, args)
+                finally:
+                    server.stop()
+                ok, note = check_access_log(server, wrk, args.connections)
+                failures += not ok
+                results[label].append(wrk)
+                print(
+                    f"round {r + 1} {label}: {wrk.requests_per_second:9.1f} req/s  "
+                    f"avg {wrk.latency_avg_ms:.2f} ms  p50 {wrk.latency_p50_ms:.2f} ms  "
+                    f"p99 {wrk.latency_p99_ms:.2f} ms  {note}" + (f"  [{wrk.errors}]" if wrk.errors else "")
+                )
+                if not args.keep and os.path.exists(server.access_path):
+                    os.remove(server.access_path)
+    finally:
+        if args.keep:
+            print(f"logs kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    print()
+    print(f"loadavg {os.getloadavg()[0]:.2f}; medians over {args.rounds} rounds:")
+    print(f"  {'config':<38} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7}")
+    for label in labels:
+        runs = results[label]
+        print(
+            f"  {label}: {CONFIGS[label][0]:<35} {median([w.requests_per_second for w in runs]):9.1f} "
+            f"{median([w.latency_p50_ms for w in runs]):7.2f} {median([w.latency_p99_ms for w in runs]):7.2f}"
+        )
+    if "a" in results:
+        base = [w.requests_per_second for w in results["a"]]
+        for label in labels:
+            if label == "a":
+                continue
+            rps = [w.requests_per_second for w in results[label]]
+            paired = median([x / y for x, y in zip(rps, base, strict=True)])
+            line = f"ratio {label}/a: {paired:.3f} (median of per-round ratios; "
+            line += f"ratio of medians {median(rps) / median(base):.3f})"
+            if label == "c":
+                line += f"  target >= {TARGET_C_OVER_A}: {'OK' if paired >= TARGET_C_OVER_A else 'BELOW'}"
+            print(line)
+    if failures:
+        print(f"{failures} run(s) failed the access-log check")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

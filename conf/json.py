@@ -1,0 +1,17 @@
+"""Drop-in gunicorn.conf.py: JSON on stdout (access) and stderr (errors, app records), for containers.
+
+    gunicorn -c conf/json.py app:app
+
+Options: GUNICORN_LOGGERS_* environment variables (see README). Command-line
+flags such as --access-logfile still override what is set here.
+"""
+
+import os
+
+from gunicorn_loggers import app_logconfig
+
+logger_class = "gunicorn_loggers.JsonLogger"
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+logconfig_dict = app_logconfig(level=loglevel)

@@ -1,0 +1,19 @@
+"""Drop-in gunicorn.conf.py: JSON written to files, ready for logrotate.
+
+    gunicorn -c conf/json_file.py app:app
+
+Files default to /var/log/gunicorn/{access,error}.log; override with
+--access-logfile / --error-logfile. After logrotate renames a file, send
+SIGUSR1 to the master (``postrotate kill -USR1 $(cat /run/gunicorn.pid)``): every
+process reopens its files without losing a line. The README has the logrotate file.
+"""
+
+import os
+
+from gunicorn_loggers import app_logconfig
+
+logger_class = "gunicorn_loggers.JsonLogger"
+accesslog = "/var/log/gunicorn/access.log"
+errorlog = "/var/log/gunicorn/error.log"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+logconfig_dict = app_logconfig(level=loglevel)
