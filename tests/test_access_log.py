@@ -11,6 +11,7 @@ WORKERS = {
     "sync": ((), "tests.apps:app"),
     "gthread": (("-k", "gthread", "--threads", "4"), "tests.apps:app"),
     "gevent": (("-k", "gevent"), "tests.apps:app"),
+    "gevent_pywsgi": (("-k", "gevent_pywsgi"), "tests.apps:app"),
     "asgi": (("-k", "asgi"), "tests.apps:asgi_app"),
 }
 
@@ -117,7 +118,10 @@ def test_flat_schema_uses_gunicorn_atom_meanings(gunicorn):
 
 def test_secrets_never_appear_in_clear(gunicorn):
     server = gunicorn(
-        env={"GUNICORN_LOGGERS_REQUEST_HEADERS": "authorization,cookie,accept", "GUNICORN_LOGGERS_RESPONSE_HEADERS": "set-cookie"}
+        env={
+            "GUNICORN_LOGGERS_REQUEST_HEADERS": "authorization,cookie,accept",
+            "GUNICORN_LOGGERS_RESPONSE_HEADERS": "set-cookie",
+        }
     )
     server.request(
         "/p?access_token=SECRET1&Password=SECRET2&keep=visible&api%5Fkey=SECRET3",

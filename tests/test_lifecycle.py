@@ -96,10 +96,18 @@ def test_statsd_metrics_keep_working(gunicorn):
 @pytest.mark.parametrize(
     ("env", "args", "expected"),
     [
-        ({"GUNICORN_LOGGERS_SCHEMA": "xml"}, (), "Error: GUNICORN_LOGGERS_SCHEMA='xml' is not one of: ecs, otel, gcp, flat"),
+        (
+            {"GUNICORN_LOGGERS_SCHEMA": "xml"},
+            (),
+            "Error: GUNICORN_LOGGERS_SCHEMA='xml' is not one of: ecs, otel, gcp, flat",
+        ),
         ({}, ("-e", "GUNICORN_LOGGERS_SCHEMA=xml"), "Error: GUNICORN_LOGGERS_SCHEMA='xml' is not one of"),
-        ({"GUNICORN_LOGGERS_SCHEME": "ecs"}, (), "Error: GUNICORN_LOGGERS_SCHEME is not an option of gunicorn-loggers; "
-         "did you mean GUNICORN_LOGGERS_SCHEMA?"),
+        (
+            {"GUNICORN_LOGGERS_SCHEME": "ecs"},
+            (),
+            "Error: GUNICORN_LOGGERS_SCHEME is not an option of gunicorn-loggers; "
+            "did you mean GUNICORN_LOGGERS_SCHEMA?",
+        ),
         ({"GUNICORN_LOGGERS_APP_LOGS": "maybe"}, (), "Error: GUNICORN_LOGGERS_APP_LOGS='maybe' is not one of: on, off"),
     ],
 )
@@ -130,7 +138,9 @@ def test_conf_json_writes_json_on_stdout_and_stderr(gunicorn):
     server = gunicorn("-c", str(REPO / "conf" / "json.py"), logger_class=None, access_log=False, error_log=False)
     server.request("/log")
     server.request("/raise")
-    access = server.wait_for(lambda: len(server.access_records(server.stdout_path)) >= 2 and server.access_records(server.stdout_path))
+    access = server.wait_for(
+        lambda: len(server.access_records(server.stdout_path)) >= 2 and server.access_records(server.stdout_path)
+    )
     assert [r["url"]["path"] for r in access] == ["/log", "/raise"]
     errors = server.access_records(server.stderr_path)  # every stderr line parses as JSON
     app_records = [r for r in errors if r["log"]["logger"] == "tests.app"]

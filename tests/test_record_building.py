@@ -1,0 +1,154 @@
+"""The record builder's parts on their own: options, trace context, redaction, encoding."""
+
+import datetime
+import json
+import logging
+
+import pytest
+
+from gunicorn_loggers import ConfigError, JsonFormatter, load_settings
+from gunicorn_loggers.correlation import clean_request_id, parse_traceparent
+from gunicorn_loggers.encoding import encode_line
+from gunicorn_loggers.redaction import QueryRedactor
+from gunicorn_loggers.schemas.gcp import duration_string
+from gunicorn_loggers.schemas.otlp_json import any_value
+from gunicorn_loggers.text import wsgi_to_text
+from gunicorn_loggers.timestamps import rfc3339_utc
+
+
+def test_defaults():
+    settings = load_settings(env={})
+    assert settings.schema == "ecs" and settings.app_logs is True
+    assert {"authorization", "cookie", "set-cookie", "proxy-authorization"} <= settings.redact_headers
+    assert {"token", "access_token", "password", "secret", "api_key", "signature"} <= settings.redact_query
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"GUNICORN_LOGGERS_SCHEMA": "ECSX"}, "GUNICORN_LOGGERS_SCHEMA='ECSX' is not one of: ecs, otel, gcp, flat"),
+        ({"GUNICORN_LOGGERS_REQUEST_ID_HEADER": "a,b"}, "GUNICORN_LOGGERS_REQUEST_ID_HEADER must name exactly one"),
+        ({"GUNICORN_LOGGERS_REDACT_QUERY": "ok,bad name"}, "GUNICORN_LOGGERS_REDACT_QUERY: 'bad name' is not a valid"),
+        ({"GUNICORN_LOGGERS_SERVICENAME": "x"}, "did you mean GUNICORN_LOGGERS_SERVICE_NAME?"),
+    ],
+)
+def test_bad_options_name_the_option(env, message):
+    with pytest.raises(ConfigError) as error:
+        load_settings(env=env)
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_schema_value_is_case_insensitive_and_default_expands():
+    settings = load_settings(
+        env={"GUNICORN_LOGGERS_SCHEMA": " GCP ", "GUNICORN_LOGGERS_REDACT_HEADERS": "default,x-api-key"}
+    )
+    assert settings.schema == "gcp"
+    assert "x-api-key" in settings.redact_headers and "authorization" in settings.redact_headers
+
+
+def test_otel_service_name_is_honoured():
+    assert load_settings(env={"OTEL_SERVICE_NAME": "checkout"}).service_name == "checkout"
+    assert load_settings(env={"OTEL_SERVICE_NAME": "a", "GUNICORN_LOGGERS_SERVICE_NAME": "b"}).service_name == "b"
+
+
+def test_traceparent_flags_and_future_versions():
+    context = parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")
+    assert context.sampled is False and context.parent_id == "00f067aa0ba902b7"
+    assert parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01") is None
+    assert parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0") is None
+    assert parse_traceparent("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03-what").flags == 3
+    assert parse_traceparent("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03what") is None
+
+
+def test_request_id_is_capped():
+    assert clean_request_id("a" * 500) == "a" * 200
+    assert clean_request_id("\x00bad") is None and clean_request_id("  ") is None
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("a=1&b=2", "a=1&b=2"),
+        ("TOKEN=x&a=1", "TOKEN=REDACTED&a=1"),
+        ("acc%65ss_token=x", "acc%65ss_token=REDACTED"),
+        ("api+key=x&api_key=y", "api+key=x&api_key=REDACTED"),
+        ("token", "token"),
+        ("token=", "token=REDACTED"),
+        ("mytoken=x&tokens=y", "mytoken=x&tokens=y"),
+        ("X-Amz-Signature=abc&X-Amz-Date=1", "X-Amz-Signature=REDACTED&X-Amz-Date=1"),
+    ],
+)
+def test_query_redaction(query, expected):
+    assert QueryRedactor(load_settings(env={}).redact_query)(query) == expected
+
+
+def test_wsgi_strings_are_decoded_losslessly():
+    assert wsgi_to_text("caf\xc3\xa9") == "café"
+    assert wsgi_to_text("\xff\xfe") == "\\xff\\xfe"
+    assert wsgi_to_text("snow\u2603") == "snow\u2603"  # not latin-1: already text
+    assert wsgi_to_text("lone\udcff") == "lone\\udcff"
+
+
+def test_timestamps_and_durations():
+    assert rfc3339_utc(1_700_000_000_123_456_789) == "2023-11-14T22:13:20.123456Z"
+    assert rfc3339_utc(1_700_000_001_000_000_000) == "2023-11-14T22:13:21.000000Z"
+    assert duration_string(12_345_678) == "0.012345s"
+    assert duration_string(3_000_000_000) == "3.000000s"
+
+
+class Unprintable:
+    def __repr__(self):
+        raise RuntimeError("no repr for you")
+
+
+def test_encode_line_never_fails():
+    cyclic: dict = {"a": 1}
+    cyclic["self"] = cyclic
+    record = {
+        "set": {1},
+        "bytes": b"\xff ok",
+        "when": datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc),
+        "obj": Unprintable(),
+        "surrogate": "x\udcff",
+        "huge": 2**80,
+        "cyclic": cyclic,
+        1: "int key",
+    }
+    line = encode_line(record)
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    decoded = json.loads(line)
+    assert decoded["set"] == [1] and decoded["bytes"] == "\\xff ok"
+    assert decoded["obj"].startswith("<repr() of Unprintable failed")
+    assert decoded["surrogate"] == "x\\udcff" and decoded["huge"] == str(2**80)
+    assert decoded["cyclic"]["self"] == "<cycle>" and decoded["1"] == "int key"
+
+
+def test_otlp_any_value_types():
+    assert any_value(2**63) == {"stringValue": str(2**63)}
+    assert any_value(5) == {"intValue": "5"} and any_value(True) == {"boolValue": True}
+    assert any_value(float("nan")) == {"stringValue": "nan"}
+    assert any_value({"k": [1, "a"]}) == {
+        "kvlistValue": {
+            "values": [{"key": "k", "value": {"arrayValue": {"values": [{"intValue": "1"}, {"stringValue": "a"}]}}}]
+        }
+    }
+    assert any_value(b"\x00\x01") == {"bytesValue": "AAE="}
+
+
+def make_record(msg, args=(), **extra):
+    record = logging.LogRecord("app", logging.INFO, __file__, 10, msg, args, None)
+    record.__dict__.update(extra)
+    return record
+
+
+def test_formatter_survives_a_broken_message():
+    formatter = JsonFormatter(schema="ecs")
+    line = json.loads(formatter.format(make_record("%s and %s", ("only one",))))
+    assert line["message"] == "'%s and %s' % ('only one',)"
+    assert line["format_error"].startswith("TypeError")
+
+
+def test_formatter_fixed_schema_and_extras():
+    line = json.loads(JsonFormatter(schema="flat").format(make_record("hi %s", ("there",), user_id=7)))
+    assert line["message"] == "hi there" and line["level"] == "info" and line["user_id"] == 7
