@@ -55,7 +55,7 @@ def test_error_records_follow_the_chosen_schema(gunicorn, schema):
     server.wait_for_access(1)
     lines = server.error_path.read_text()
     assert "boom from the app" in lines
-    failed = [r for r in server.error_records() if "boom from the app" in str(r)][0]
+    failed = next(r for r in server.error_records() if "boom from the app" in str(r))
     if schema == "otel":
         record = failed["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]
         attributes = {kv["key"]: kv["value"] for kv in record["attributes"]}

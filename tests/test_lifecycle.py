@@ -1,6 +1,5 @@
 """gunicorn's lifecycle with our logger: signals, reload, stop, statsd, options, ways to select it."""
 
-import json
 import signal
 import socket
 import threading
