@@ -384,4 +384,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # the servers are already stopped by the finally blocks
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
