@@ -28,6 +28,30 @@ from .correlation import TraceContext, clean_request_id, parse_traceparent
 from .redaction import REDACTED, QueryRedactor, redact_target
 from .text import wsgi_to_text
 
+_pid = os.getpid()
+
+
+def _reset_pid() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_reset_pid)
+
+
+def current_pid() -> int:
+    """``os.getpid()`` without the system call: refreshed in every forked child."""
+    return _pid
+
+
+@lru_cache(maxsize=1024)
+def is_ip(address: str) -> bool:
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return True
+
 
 class AccessFacts:
     """One finished request; every string is already safe text and redacted."""
@@ -104,6 +128,8 @@ class AccessFactsCollector:
         self.request_id_key = settings.request_id_environ_key
         self.trust_all = "*" in settings.trusted_proxies
         self.is_trusted = lru_cache(maxsize=256)(self._is_trusted)
+        self._client_address = lru_cache(maxsize=1024)(self._walk_forwarded)
+        self.clean_referer = lru_cache(maxsize=1024)(self._clean_referer)
         self.wanted_request_headers = settings.request_headers
         self.wanted_response_headers = frozenset(settings.response_headers)
 
@@ -120,30 +146,36 @@ class AccessFactsCollector:
         get = environ.get
         facts = AccessFacts()
         facts.time_ns = time.time_ns()
-        facts.pid = os.getpid()
+        facts.pid = current_pid()
 
         facts.method = wsgi_to_text(get("REQUEST_METHOD") or "-")
         raw_uri = get("RAW_URI")
-        query = get("QUERY_STRING")
         if raw_uri is None:  # not gunicorn's environ (gevent_pywsgi): rebuild it
             raw_uri = (get("SCRIPT_NAME") or "") + (get("PATH_INFO") or "")
-            if query:
-                raw_uri += "?" + query
-        facts.target = wsgi_to_text(redact_target(raw_uri, self.redact_query))
+            if get("QUERY_STRING"):
+                raw_uri += "?" + get("QUERY_STRING")
+        before_query, has_query, raw_query = raw_uri.partition("?")
+        if has_query:
+            query = wsgi_to_text(self.redact_query(raw_query))
+            facts.query = query
+            facts.target = f"{wsgi_to_text(before_query)}?{query}"
+        else:
+            facts.query = None
+            facts.target = wsgi_to_text(raw_uri)
         path_info = get("PATH_INFO")
         if path_info is None:  # gunicorn's error responses carry a minimal environ
-            path_info = unquote_to_wsgi_str(raw_uri.partition("?")[0])
-        facts.path = wsgi_to_text((get("SCRIPT_NAME") or "") + path_info)
-        facts.query = wsgi_to_text(self.redact_query(query or "")) if "?" in raw_uri else None
+            path_info = unquote_to_wsgi_str(before_query)
+        script_name = get("SCRIPT_NAME")
+        facts.path = wsgi_to_text(script_name + path_info if script_name else path_info)
         facts.protocol = get("SERVER_PROTOCOL") or "HTTP/1.0"
         facts.scheme = get("wsgi.url_scheme")
         host = get("HTTP_HOST")
         facts.host = wsgi_to_text(host) if host else None
 
         status = resp.status
-        if isinstance(status, bytes):
-            status = status.decode("latin-1")
-        if isinstance(status, str):
+        if status.__class__ is not int:
+            if isinstance(status, bytes):
+                status = status.decode("latin-1")
             status = int(status.split(None, 1)[0])
         facts.status = status
         facts.body_bytes = getattr(resp, "sent", None)
@@ -151,21 +183,23 @@ class AccessFactsCollector:
         days = getattr(request_time, "days", 0)
         facts.duration_ns = ((days * 86400 + request_time.seconds) * 1_000_000 + request_time.microseconds) * 1000
 
-        peer = get("REMOTE_ADDR")
-        facts.peer_address = peer or None
+        peer = get("REMOTE_ADDR") or None
+        facts.peer_address = peer
         port = get("REMOTE_PORT")
         facts.peer_port = int(port) if port and str(port).isdigit() else None
         forwarded = get("HTTP_X_FORWARDED_FOR")
-        facts.client_address = self.client_address(peer, forwarded) if forwarded else (peer or None)
+        facts.client_address = self.client_address(peer, forwarded) if forwarded else peer
 
         agent = get("HTTP_USER_AGENT")
         facts.user_agent = wsgi_to_text(agent) if agent is not None else None
         referer = get("HTTP_REFERER")
-        facts.referer = wsgi_to_text(redact_target(referer, self.redact_query)) if referer is not None else None
+        facts.referer = self.clean_referer(referer) if referer is not None else None
         authorization = get("HTTP_AUTHORIZATION")
         facts.user_name = basic_auth_user(authorization) if authorization else None
-        facts.request_id = clean_request_id(get(self.request_id_key))
-        facts.trace = parse_traceparent(get("HTTP_TRACEPARENT"))
+        request_id = get(self.request_id_key)
+        facts.request_id = clean_request_id(request_id) if request_id else None
+        traceparent = get("HTTP_TRACEPARENT")
+        facts.trace = parse_traceparent(traceparent) if traceparent else None
 
         facts.request_headers = self._request_headers(environ) if self.wanted_request_headers else None
         facts.response_headers = self._response_headers(resp) if self.wanted_response_headers else None
@@ -177,15 +211,22 @@ class AccessFactsCollector:
         Walks the list from the right (the hop nearest to us), skipping proxies we
         trust; the first address we do not trust is the client. An entry that is
         not an IP address ends the walk: whatever sent it is not to be believed.
+        The answer is cached per (peer, header): a client sends the same header
+        on every request of a connection.
         """
-        if peer is None or (peer and not self.is_trusted(peer)):
-            return peer or None
-        client = peer or None
+        return self._client_address(peer, forwarded)
+
+    def _clean_referer(self, referer: str) -> str:
+        """Referrers repeat (the same page links many requests): cached, redacted, as text."""
+        return wsgi_to_text(redact_target(referer, self.redact_query) if "?" in referer else referer)
+
+    def _walk_forwarded(self, peer: str | None, forwarded: str) -> str | None:
+        if peer is None or not self.is_trusted(peer):
+            return peer
+        client = peer
         for hop in reversed(forwarded.split(",")):
             hop = hop.strip()
-            try:
-                ipaddress.ip_address(hop)
-            except ValueError:
+            if not is_ip(hop):
                 break
             client = hop
             if not self.is_trusted(hop):
@@ -212,6 +253,7 @@ class AccessFactsCollector:
         return headers
 
 
+@lru_cache(maxsize=256)
 def basic_auth_user(authorization: str) -> str | None:
     """The user name of ``Authorization: Basic``; never the password, never other schemes."""
     scheme, _, credentials = authorization.partition(" ")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from functools import lru_cache
 from typing import Any
@@ -36,15 +35,6 @@ def access_level(status: int) -> tuple[str, int]:
 
 def access_message(facts: AccessFacts) -> str:
     return f"{facts.method} {facts.target} {facts.status}"
-
-
-@lru_cache(maxsize=1024)
-def is_ip(address: str) -> bool:
-    try:
-        ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return True
 
 
 @lru_cache(maxsize=256)

@@ -16,13 +16,19 @@ from typing import TextIO
 
 
 def _write_all(fd: int, line: bytes) -> None:
+    """One ``write`` in the usual case; a short write (a pipe, a signal) continues where it stopped."""
+    written = os.write(fd, line)
+    if written == len(line):
+        return
     view = memoryview(line)
-    while view:
+    while written < len(line):
         try:
-            written = os.write(fd, view)
+            step = os.write(fd, view[written:])
         except InterruptedError:
             continue
-        view = view[written:]
+        if step == 0:
+            raise OSError(errno.EIO, "the log descriptor accepted no bytes")
+        written += step
 
 
 class StreamSink:
