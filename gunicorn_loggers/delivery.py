@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import encodings.idna  # noqa: F401  getaddrinfo needs it; importing it first in the sender thread can fail
 import errno
 import os
 import random
@@ -422,7 +423,7 @@ class DeliveryEngine:
             if self._closing:
                 timeout = max(0.05, min(timeout, self._deadline - time.monotonic()))
             self._sock, self._stream = open_connection(self.endpoint, timeout)
-        except OSError as exc:
+        except Exception as exc:  # OSError, and name resolution failing in its own ways
             self._failed(f"cannot connect: {describe_error(exc)}")
             return False
         self._attempts = 0
