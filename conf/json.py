@@ -8,10 +8,15 @@ flags such as --access-logfile still override what is set here.
 
 import os
 
-from gunicorn_loggers import app_logconfig
+from gunicorn_loggers import app_logconfig, wrap_worker_app
 
 logger_class = "gunicorn_loggers.JsonLogger"
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 logconfig_dict = app_logconfig(level=loglevel)
+
+
+def post_worker_init(worker):
+    """Every app log line carries its request's id and trace id; the id goes back in X-Request-ID."""
+    wrap_worker_app(worker)

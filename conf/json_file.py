@@ -10,10 +10,15 @@ process reopens its files without losing a line. The README has the logrotate fi
 
 import os
 
-from gunicorn_loggers import app_logconfig
+from gunicorn_loggers import app_logconfig, wrap_worker_app
 
 logger_class = "gunicorn_loggers.JsonLogger"
 accesslog = "/var/log/gunicorn/access.log"
 errorlog = "/var/log/gunicorn/error.log"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 logconfig_dict = app_logconfig(level=loglevel)
+
+
+def post_worker_init(worker):
+    """Every app log line carries its request's id and trace id; the id goes back in X-Request-ID."""
+    wrap_worker_app(worker)

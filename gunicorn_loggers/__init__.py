@@ -11,6 +11,7 @@ from .formatter import JsonFormatter
 from .handlers import GunicornErrorLogHandler
 from .logconfig import app_logconfig
 from .loggers import JsonLogger
+from .request_context import current_request, with_request_context, wrap_worker_app
 
 __version__ = "0.1.0"
 
@@ -22,5 +23,8 @@ __all__ = [
     "Settings",
     "__version__",
     "app_logconfig",
+    "current_request",
     "load_settings",
+    "with_request_context",
+    "wrap_worker_app",
 ]

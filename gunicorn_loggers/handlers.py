@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from .encoding import encode_line
 from .sinks import Sink
 
 
@@ -26,6 +27,26 @@ class SinkHandler(logging.Handler):
             self.sink.write(line)
         except RecursionError:
             raise
+        except Exception as exc:
+            self.write_last_resort(record, exc)
+
+    def write_last_resort(self, record: logging.LogRecord, exc: Exception) -> None:
+        """A bug of ours must not put a traceback into the JSON stream: one minimal record instead."""
+        try:
+            message = record.getMessage()
+        except Exception:
+            message = repr(record.msg)
+        try:
+            self.sink.write(
+                encode_line(
+                    {
+                        "message": message,
+                        "level": record.levelname.lower(),
+                        "logger": record.name,
+                        "logging_error": f"{type(exc).__name__}: {exc}",
+                    }
+                )
+            )
         except Exception:
             self.handleError(record)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from .correlation import TraceContext
+from .request_context import current_request
 from .text import safe_text
 
 
@@ -27,9 +29,11 @@ class LogFacts:
         "logger",
         "message",
         "pid",
+        "request_id",
         "stack_trace",
         "thread_name",
         "time_ns",
+        "trace",
     )
 
     time_ns: int
@@ -46,6 +50,8 @@ class LogFacts:
     error_message: str | None
     stack_trace: str | None
     extras: dict[str, Any]
+    request_id: str | None
+    trace: TraceContext | None
 
 
 def collect_log_facts(
@@ -74,4 +80,6 @@ def collect_log_facts(
             facts.error_message = f"<str() failed: {type(exc).__name__}>"
     facts.stack_trace = safe_text(stack_trace) if stack_trace else None
     facts.extras = extras
+    request = current_request()
+    facts.request_id, facts.trace = (request.request_id, request.trace) if request is not None else (None, None)
     return facts

@@ -197,7 +197,7 @@ class AccessFactsCollector:
         authorization = get("HTTP_AUTHORIZATION")
         facts.user_name = basic_auth_user(authorization) if authorization else None
         request_id = get(self.request_id_key)
-        facts.request_id = clean_request_id(request_id) if request_id else None
+        facts.request_id = clean_request_id(request_id) if request_id else self.response_request_id(resp)
         traceparent = get("HTTP_TRACEPARENT")
         facts.trace = parse_traceparent(traceparent) if traceparent else None
 
@@ -215,6 +215,17 @@ class AccessFactsCollector:
         on every request of a connection.
         """
         return self._client_address(peer, forwarded)
+
+    def response_request_id(self, resp: Any) -> str | None:
+        """The id our middleware generated and sent back, when the client sent none."""
+        name = self.settings.request_id_header
+        headers = getattr(resp, "headers", None) or ()
+        for header, value in headers.items() if hasattr(headers, "items") else headers:
+            if isinstance(header, bytes):
+                header, value = header.decode("latin-1"), value.decode("latin-1")
+            if header.lower() == name:
+                return clean_request_id(value)
+        return None
 
     def _clean_referer(self, referer: str) -> str:
         """Referrers repeat (the same page links many requests): cached, redacted, as text."""

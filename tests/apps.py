@@ -3,6 +3,8 @@
 import logging
 import time
 
+from gunicorn_loggers import with_request_context
+
 log = logging.getLogger("tests.app")
 
 
@@ -19,6 +21,12 @@ def app(environ, start_response):
     if path == "/log":
         log.warning("app says hello", extra={"user_id": 42, "tags": {"a", "b"}, "payload": {"nested": [1, 2]}})
         log.info("info from app %s", "with args", extra={"log.level": "forged", "@timestamp": "forged"})
+    if path == "/ctx":
+        time.sleep(0.005)
+        log.info("inside the request", extra={"sent_id": environ.get("HTTP_X_REQUEST_ID")})
+    if path == "/stream":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return stream_body(environ)
     if path == "/wsgi-errors":
         environ["wsgi.errors"].write("written to wsgi.errors\n")
     body = b"hello\n"
@@ -27,6 +35,12 @@ def app(environ, start_response):
         [("Content-Type", "text/plain"), ("Content-Length", str(len(body))), ("Set-Cookie", "session=supersecret")],
     )
     return [body]
+
+
+def stream_body(environ):
+    for n in range(3):
+        log.info("streaming chunk %d", n, extra={"sent_id": environ.get("HTTP_X_REQUEST_ID")})
+        yield b"chunk\n"
 
 
 async def asgi_app(scope, receive, send):
@@ -38,7 +52,13 @@ async def asgi_app(scope, receive, send):
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+    if scope["path"] == "/ctx":
+        sent = dict(scope["headers"]).get(b"x-request-id", b"").decode() or None
+        log.info("inside the request", extra={"sent_id": sent})
     body = b"hello asgi\n"
     status = 201 if scope["path"] == "/created" else 200
     await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain")]})
     await send({"type": "http.response.body", "body": body})
+
+
+wrapped_app = with_request_context(app)

@@ -112,6 +112,10 @@ class EcsSchema(Schema):
             "service": self.service,
             "event": {"dataset": facts.logger},
         }
+        if facts.request_id is not None:
+            record["http"] = {"request": {"id": facts.request_id}}
+        if facts.trace is not None:
+            record["trace"] = {"id": facts.trace.trace_id}
         if facts.error_type or facts.stack_trace:
             error: dict[str, Any] = {}
             if facts.error_type:

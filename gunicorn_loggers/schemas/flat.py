@@ -67,6 +67,11 @@ class FlatSchema(Schema):
             "function": facts.function,
             "service": self.settings.service_name,
         }
+        if facts.request_id is not None:
+            record["request_id"] = facts.request_id
+        if facts.trace is not None:
+            record["trace_id"] = facts.trace.trace_id
+            record["parent_span_id"] = facts.trace.parent_id
         if facts.error_type:
             record["exc_type"] = facts.error_type
             record["exc_message"] = facts.error_message

@@ -42,7 +42,7 @@ class GcpSchema(Schema):
             context["version"] = settings.service_version
         self.service_context = context
 
-    def _trace(self, record: dict[str, Any], facts: AccessFacts) -> None:
+    def _trace(self, record: dict[str, Any], facts: AccessFacts | LogFacts) -> None:
         if facts.trace is not None:
             record[TRACE_KEY] = self.trace_prefix + facts.trace.trace_id
             record[SPAN_KEY] = facts.trace.parent_id
@@ -96,6 +96,9 @@ class GcpSchema(Schema):
         }
         if facts.file:
             record[SOURCE_KEY] = {"file": facts.file, "line": str(facts.line), "function": facts.function}
+        if facts.request_id is not None:
+            record["requestId"] = facts.request_id
+        self._trace(record, facts)
         if facts.stack_trace:
             # Error Reporting looks for the trace in stack_trace (or at the end of message).
             record["stack_trace"] = facts.stack_trace

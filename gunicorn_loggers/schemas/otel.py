@@ -104,6 +104,16 @@ class OtelSchema(Schema):
             attributes["exception.message"] = facts.error_message
         if facts.stack_trace:
             attributes["exception.stacktrace"] = facts.stack_trace
+        if facts.request_id is not None:
+            attributes[self.header_attribute] = [facts.request_id]
         merge_extras(attributes, facts.extras)
-        record = otlp_json.log_record(facts.time_ns, facts.level, facts.message, attributes)
+        trace = facts.trace
+        record = otlp_json.log_record(
+            facts.time_ns,
+            facts.level,
+            facts.message,
+            attributes,
+            trace_id=trace.trace_id if trace else None,
+            flags=trace.flags if trace else None,
+        )
         return otlp_json.logs_request(self.resource(facts.pid), facts.logger, [record])

@@ -1,0 +1,88 @@
+"""Every app log line written while a request is handled carries that request's ids."""
+
+import concurrent.futures
+import http.client
+
+import pytest
+
+from tests.gunicorn_process import REPO
+
+CONF = ("-c", str(REPO / "conf" / "json.py"))
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+TRACEPARENT = f"00-{TRACE}-00f067aa0ba902b7-01"
+
+WORKERS = {
+    "sync": (),
+    "gthread": ("-k", "gthread", "--threads", "8"),
+    "gevent": ("-k", "gevent", "--worker-connections", "50"),
+}
+
+
+def app_records(server, message="inside the request"):
+    return [r for r in server.error_records() if r["message"] == message]
+
+
+def get(server, path, headers):
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        return response.status, response.getheader("X-Request-ID")
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("worker", list(WORKERS))
+def test_concurrent_requests_never_share_ids(gunicorn, worker):
+    server = gunicorn(*CONF, *WORKERS[worker], logger_class=None)
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda n: get(server, "/ctx", {"X-Request-ID": f"req-{n}"}), range(80)))
+    assert answers == [(200, f"req-{n}") for n in range(80)]
+    records = server.wait_for(lambda: len(app_records(server)) >= 80 and app_records(server), what="app records")
+    assert len(records) == 80
+    for record in records:
+        assert record["http"]["request"]["id"] == record["sent_id"]
+    access = server.wait_for_access(80)
+    assert sorted(r["http"]["request"]["id"] for r in access) == sorted(f"req-{n}" for n in range(80))
+
+
+def test_generated_id_is_returned_and_shared_with_the_access_record(gunicorn):
+    server = gunicorn(*CONF, logger_class=None)
+    status, returned = get(server, "/ctx", {"traceparent": TRACEPARENT})
+    assert status == 200 and len(returned) == 32
+    (record,) = server.wait_for(lambda: app_records(server))
+    (access,) = server.wait_for_access(1)
+    assert record["http"]["request"]["id"] == returned == access["http"]["request"]["id"]
+    assert record["trace"]["id"] == TRACE == access["trace"]["id"]
+
+
+def test_streaming_body_lines_keep_the_context_and_nothing_leaks_after(gunicorn):
+    server = gunicorn(*CONF, "-k", "gthread", "--threads", "1", logger_class=None)
+    get(server, "/stream", {"X-Request-ID": "streamed"})
+    get(server, "/log", {})  # same thread, no id sent: a new id, never "streamed"
+    chunks = server.wait_for(
+        lambda: len(app_records(server, "streaming chunk 2")) == 1 and app_records(server, "streaming chunk 2")
+    )
+    assert chunks[0]["http"]["request"]["id"] == "streamed"
+    later = server.wait_for(lambda: app_records(server, "app says hello"))
+    assert later[0]["http"]["request"]["id"] not in ("streamed", None)
+    server.stop()
+    exiting = [r for r in server.error_records() if r["message"].startswith("Worker exiting")]
+    assert exiting and all("http" not in r for r in exiting)
+
+
+def test_one_line_wrapper_without_the_conf_file(gunicorn):
+    server = gunicorn(app="tests.apps:wrapped_app")
+    get(server, "/ctx", {"X-Request-ID": "wrapped-1"})
+    (record,) = server.wait_for(lambda: app_records(server))
+    assert record["http"]["request"]["id"] == "wrapped-1"
+
+
+def test_asgi_worker_gets_the_context_too(gunicorn):
+    server = gunicorn(*CONF, "-k", "asgi", app="tests.apps:asgi_app", logger_class=None)
+    status, returned = get(server, "/ctx", {})
+    assert status == 200 and returned
+    (record,) = server.wait_for(lambda: app_records(server))
+    (access,) = server.wait_for_access(1)
+    assert record["http"]["request"]["id"] == returned == access["http"]["request"]["id"]
