@@ -334,8 +334,12 @@ class DeliveryEngine:
         self._finished.acquire()
         _start_new_thread(self._run, ())
 
-    def close(self, timeout: float | None = None, final_report: bool = True) -> None:
-        """Flush for at most ``timeout`` (default ``flush_timeout``), then count what is left as dropped."""
+    def close(self, timeout: float | None = None, final_report: bool = True, when: str = "at exit") -> None:
+        """Flush for at most ``timeout`` (default ``flush_timeout``), then count what is left as dropped.
+
+        The totals go to the report (``when`` says why it closed); with ``final_report``
+        false, only when something was dropped.
+        """
         with self._mutex:
             if self._closing or self._closed:
                 return
@@ -347,6 +351,8 @@ class DeliveryEngine:
             self._wakeup.set()
             if self._finished.acquire(True, max(0.0, timeout)):
                 self._finished.release()
+        if self._events:
+            self._report_if_due(force=True)  # what the rate limit held back, before the totals
         with self._mutex:
             self._closed = True
             self.dropped_at_exit += self._pending_records
@@ -357,7 +363,7 @@ class DeliveryEngine:
         if self.report is not None and stats["produced"] and (final_report or stats["dropped"]):
             level = 30 if stats["dropped"] else 20
             why = f"; last error: {self._last_error}" if stats["dropped"] and self._last_error else ""
-            self._emit(level, f"gunicorn-loggers: {self.name} at exit: {self._summary(stats)}{why}", stats)
+            self._emit(level, f"gunicorn-loggers: {self.name} {when}: {self._summary(stats)}{why}", stats)
         sock, self._sock = self._sock, None
         if sock is not None and not running:
             sock.close()
@@ -539,14 +545,14 @@ class DeliveryEngine:
             return None
         return max(0.0, self._last_report + self.report_interval - time.monotonic())
 
-    def _report_if_due(self) -> None:
+    def _report_if_due(self, force: bool = False) -> None:
         with self._mutex:
             dropped = self.dropped
         new_drops = dropped - self._reported_drops
         if not self._events and not new_drops:
             return
         now = time.monotonic()
-        if now - self._last_report < self.report_interval:
+        if now - self._last_report < self.report_interval and not force:
             return
         parts = [text for _, text in self._events]
         level = max([level for level, _ in self._events] or [30])

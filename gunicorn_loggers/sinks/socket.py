@@ -17,6 +17,8 @@ from ..delivery import DeliveryEngine
 from ._base import Sink
 
 TRUNCATED = "...[truncated]"
+#: Fewest characters a cut string keeps.
+MIN_KEPT = 32
 
 #: When the error log keeps a local copy: while the endpoint is not delivering, always, or never.
 LOCAL_COPY_POLICIES = ("down", "always", "off")
@@ -28,43 +30,43 @@ class Framer(Protocol):
 
 
 def fit_json_line(line: bytes, limit: int) -> bytes | None:
-    """``line`` (one JSON object) shrunk to at most ``limit`` bytes by cutting its longest strings.
+    """``line`` (one JSON object) shrunk to at most ``limit`` bytes by cutting its long strings.
 
-    Each cut string ends in ``...[truncated]`` and the result is still one valid JSON
-    object with the same keys. ``None`` when even empty strings do not fit.
+    Every string longer than a common cap keeps its first ``cap`` characters and ends
+    in ``...[truncated]``; the cap is the largest that fits, so each long field keeps
+    as much as it can. Keys, numbers and short strings (timestamps, levels) are never
+    touched. ``None`` when the record does not fit even with a cap of
+    :data:`MIN_KEPT` characters.
     """
     if len(line) <= limit:
         return line
-    newline = line.endswith(b"\n")
     try:
         record = orjson.loads(line)
     except orjson.JSONDecodeError:
         return None
-    strings: list[tuple[int, object, object]] = []  # (length, container, key)
+    option = orjson.OPT_APPEND_NEWLINE if line.endswith(b"\n") else 0
 
-    def collect(node: object) -> None:
-        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-        for key, value in items:
-            if isinstance(value, str):
-                strings.append((len(value), node, key))
-            elif isinstance(value, (dict, list)):
-                collect(value)
+    def cut(node: object, cap: int) -> object:
+        if isinstance(node, str):
+            return node[:cap] + TRUNCATED if len(node) > cap + len(TRUNCATED) else node
+        if isinstance(node, dict):
+            return {key: cut(value, cap) for key, value in node.items()}
+        if isinstance(node, list):
+            return [cut(value, cap) for value in node]
+        return node
 
-    collect(record)
-    strings.sort(key=lambda item: item[0], reverse=True)
-    option = orjson.OPT_APPEND_NEWLINE if newline else 0
-    encoded = orjson.dumps(record, option=option)
-    for length, container, key in strings:
-        excess = len(encoded) - limit
-        if excess <= 0:
-            break
-        if length <= len(TRUNCATED):
-            continue
-        # every character is at least one byte once encoded, so this cut removes >= excess bytes
-        keep = max(0, length - excess - len(TRUNCATED))
-        container[key] = container[key][:keep] + TRUNCATED  # type: ignore[index]
-        encoded = orjson.dumps(record, option=option)
-    return encoded if len(encoded) <= limit else None
+    low, high = MIN_KEPT, len(line)
+    best = orjson.dumps(cut(record, low), option=option)
+    if len(best) > limit:
+        return None
+    while low < high:  # the largest cap that still fits
+        middle = (low + high + 1) // 2
+        encoded = orjson.dumps(cut(record, middle), option=option)
+        if len(encoded) <= limit:
+            low, best = middle, encoded
+        else:
+            high = middle - 1
+    return best
 
 
 class NdjsonStreamFramer:
@@ -121,7 +123,7 @@ class NetworkSink:
             self.local.close_on_exec()  # our sockets are created non-inheritable
 
     def close(self) -> None:
-        self.engine.close(min(self.engine.flush_timeout, 5.0), final_report=False)
+        self.engine.close(min(self.engine.flush_timeout, 5.0), final_report=False, when="on reload")
         if self.local is not None:
             self.local.close()
 

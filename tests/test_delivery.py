@@ -1,0 +1,253 @@
+"""The delivery engine and the framers on their own, against real loopback sockets."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import time
+
+import pytest
+
+from gunicorn_loggers.delivery import DeliveryEngine, parse_endpoint
+from gunicorn_loggers.sinks.socket import TRUNCATED, fit_json_line
+from gunicorn_loggers.sinks.syslog import SyslogFramer, severity_of
+from tests.receivers import NdjsonReceiver, free_port, wait_until
+
+
+def line(n: int, pad: str = "") -> bytes:
+    return json.dumps({"n": n, "pad": pad}).encode() + b"\n"
+
+
+def test_every_record_arrives_in_order_and_the_numbers_add_up():
+    reports = []
+    with NdjsonReceiver() as receiver:
+        engine = DeliveryEngine(parse_endpoint(receiver.url), report=lambda *r: reports.append(r))
+        for n in range(2000):
+            assert engine.submit(line(n))
+        wait_until(lambda: len(receiver.snapshot()) == 2000, what="2000 records")
+        engine.close(2)
+    assert [r["n"] for r in receiver.snapshot()] == list(range(2000))
+    stats = engine.stats()
+    assert (stats["produced"], stats["delivered"], stats["dropped"], stats["pending"]) == (2000, 2000, 0, 0)
+    assert reports[-1][1].endswith("at exit: 2000 produced, 2000 delivered, 0 dropped, 0 pending")
+
+
+def test_a_full_buffer_drops_new_records_counts_them_and_never_blocks():
+    engine = DeliveryEngine(parse_endpoint(f"tcp://127.0.0.1:{free_port()}"), max_records=10, report=None)
+    started = time.monotonic()
+    accepted = [engine.submit(line(n)) for n in range(25)]
+    assert time.monotonic() - started < 0.5
+    assert accepted == [True] * 10 + [False] * 15
+    engine.close(0.5)  # nobody listens: one attempt, then the rest is dropped at exit
+    stats = engine.stats()
+    assert stats["dropped_buffer_full"] == 15 and stats["dropped_at_exit"] == 10
+    assert stats["produced"] == stats["delivered"] + stats["dropped"] == 25
+
+
+def test_the_byte_bound_holds_as_well_as_the_record_bound():
+    engine = DeliveryEngine(parse_endpoint(f"tcp://127.0.0.1:{free_port()}"), max_bytes=1024)
+    accepted = sum(engine.submit(line(n, "x" * 90)) for n in range(50))
+    assert accepted == 1024 // len(line(0, "x" * 90))
+    engine.close(0.2)
+    assert engine.stats()["produced"] == engine.stats()["dropped"] == 50
+
+
+def test_a_receiver_that_never_reads_cannot_block_submit():
+    with NdjsonReceiver(read=False) as receiver:
+        engine = DeliveryEngine(parse_endpoint(receiver.url), max_bytes=256 * 1024)
+        started = time.monotonic()
+        for n in range(20000):
+            engine.submit(line(n, "y" * 200))
+        elapsed = time.monotonic() - started
+        engine.close(0.5)
+    assert elapsed < 2.0
+    stats = engine.stats()
+    assert stats["dropped_buffer_full"] > 0
+    assert stats["delivered"] + stats["dropped"] == stats["produced"] == 20000
+
+
+def test_records_wait_in_the_buffer_until_the_receiver_appears():
+    port = free_port()
+    reports = []
+    engine = DeliveryEngine(parse_endpoint(f"tcp://127.0.0.1:{port}"), report=lambda *r: reports.append(r))
+    for n in range(100):
+        engine.submit(line(n))
+    wait_until(lambda: reports, what="the first report")
+    assert "cannot connect: ConnectionRefusedError" in reports[0][1]
+    with NdjsonReceiver(port=port) as receiver:
+        wait_until(lambda: len(receiver.snapshot()) == 100, timeout=10, what="buffered records")
+        engine.close(1)
+    assert [r["n"] for r in receiver.snapshot()] == list(range(100))
+    assert any("delivering again" in message for _, message, _ in reports)
+
+
+def test_reports_come_at_most_once_per_interval():
+    reports = []
+    engine = DeliveryEngine(
+        parse_endpoint(f"tcp://127.0.0.1:{free_port()}"),
+        max_records=5,
+        report=lambda *r: reports.append(r),
+        report_interval=0.5,
+    )
+    deadline = time.monotonic() + 2.2
+    while time.monotonic() < deadline:
+        engine.submit(line(0))
+        time.sleep(0.002)
+    engine.close(0.2, final_report=False)
+    assert 2 <= len(reports) <= 6, [message for _, message, _ in reports]
+    assert any("records dropped" in message for _, message, _ in reports)
+
+
+def test_a_forked_child_starts_empty_and_sends_on_its_own():
+    with NdjsonReceiver() as receiver:
+        engine = DeliveryEngine(parse_endpoint(receiver.url))
+        engine.submit(line(1, "parent"))
+        wait_until(lambda: len(receiver.snapshot()) == 1, what="the parent's record")
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: report its numbers through the pipe, skip the parent's atexit
+            try:
+                before = engine.stats()
+                engine.submit(line(2, "child"))
+                engine.close(2, final_report=False)
+                os.write(write_end, json.dumps([before, engine.stats(), os.getpid()]).encode())
+            finally:
+                os._exit(0)
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as pipe:
+            before, after, child_pid = json.loads(pipe.read())
+        os.waitpid(pid, 0)
+        wait_until(lambda: len(receiver.snapshot()) == 2, what="the child's record")
+        engine.submit(line(3, "parent"))
+        wait_until(lambda: len(receiver.snapshot()) == 3, what="the parent's second record")
+        engine.close(1)
+    assert before["produced"] == 0 and before["pending"] == 0
+    assert (after["produced"], after["delivered"]) == (1, 1)
+    assert [r["pad"] for r in receiver.snapshot()] == ["parent", "child", "parent"]
+    assert engine.stats()["produced"] == 2
+    assert child_pid != os.getpid()
+
+
+def test_udp_sends_one_datagram_per_frame():
+    with NdjsonReceiver("udp") as receiver:
+        engine = DeliveryEngine(parse_endpoint(receiver.url))
+        for n in range(50):
+            engine.submit(line(n))
+        wait_until(lambda: len(receiver.snapshot()) == 50, what="50 datagrams")
+        engine.close(1)
+    assert receiver.errors == []
+    assert sorted(r["n"] for r in receiver.snapshot()) == list(range(50))
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("tcp://127.0.0.1:5170", "tcp://127.0.0.1:5170"),
+        ("udp://LOCALHOST:514", "udp://localhost:514"),
+        ("tcp://[::1]:6000", "tcp://[::1]:6000"),
+        ("unix:///run/vector.sock", "unix:///run/vector.sock"),
+        ("unix:///dev/log#dgram", "unix:///dev/log#dgram"),
+    ],
+)
+def test_endpoints_parse_and_print_back(url, expected):
+    assert str(parse_endpoint(url)) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://x:1", "does not start with tcp://"),
+        ("tcp://x", "has no port"),
+        ("tcp://x:http", "is not a port number"),
+        ("tcp://x:70000", "is not a port number"),
+        ("unix://", "is not unix:///PATH"),
+    ],
+)
+def test_bad_endpoints_say_what_is_wrong(url, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_endpoint(url)
+
+
+def test_syslog_port_defaults_to_514():
+    assert parse_endpoint("udp://127.0.0.1", default_port=514).port == 514
+
+
+# -- framing ---------------------------------------------------------------------------------------
+
+RECORD = b'{"@timestamp":"2026-01-01T00:00:00Z","log.level":"warning","message":"h\xc3\xa9llo \\"q\\""}\n'
+HEADER = re.compile(
+    rb"^<(\d{1,3})>1 (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z) (\S{1,255}) (\S{1,48}) (\d+) (\S{1,32}) - "
+)
+
+
+def test_octet_counting_counts_bytes_not_characters():
+    framed = SyslogFramer(facility=16, app_name="my app:1", msgid="error", hostname="web 1").frame(RECORD)
+    length, _, message = framed.partition(b" ")
+    assert int(length) == len(message)
+    match = HEADER.match(message)
+    assert match is not None, message
+    assert int(match.group(1)) == 16 * 8 + 4  # local0.warning
+    assert match.group(3, 4, 5, 6) == (b"web_1", b"my_app:1", str(os.getpid()).encode(), b"error")
+    assert json.loads(message[match.end() :])["message"] == 'héllo "q"'
+    assert b"\xef\xbb\xbf" not in framed
+
+
+def test_lf_framing_and_bom_on_request():
+    framed = SyslogFramer(1, "app", "access", transport="lf", bom=True).frame(RECORD)
+    assert framed.endswith(b"}\n") and framed.count(b"\n") == 1
+    assert b" - \xef\xbb\xbf{" in framed
+
+
+def test_datagrams_never_exceed_the_limit_and_stay_valid_json():
+    big = json.dumps({"message": "é" * 3000, "url": {"path": "/" + "a" * 5000}, "n": 1}).encode() + b"\n"
+    framer = SyslogFramer(1, "app", "access", transport="datagram", max_datagram=1024)
+    datagram = framer.frame(big)
+    assert len(datagram) <= 1024
+    record = json.loads(datagram[HEADER.match(datagram).end() :])
+    assert record["n"] == 1
+    assert record["url"]["path"].endswith(TRUNCATED) and record["message"].endswith(TRUNCATED)
+
+
+def test_fit_json_line_gives_up_only_when_nothing_can_fit():
+    assert fit_json_line(b'{"a":1}\n', 100) == b'{"a":1}\n'
+    assert fit_json_line(json.dumps({"k" * 600: 1}).encode(), 500) is None
+    many = json.dumps({"time": "2026-01-01T00:00:00Z", **{f"key{n}": "v" * 100 for n in range(20)}}).encode()
+    fitted = fit_json_line(many, 1400)
+    record = json.loads(fitted)
+    assert len(fitted) <= 1400 and len(record) == 21 and record["time"] == "2026-01-01T00:00:00Z"
+    assert len({value for key, value in record.items() if key != "time"}) == 1  # every long field kept alike
+
+
+@pytest.mark.parametrize(
+    ("text", "severity"),
+    [
+        (b'{"log.level":"error","message":"x"}', 3),
+        (b'{"level":"debug"}', 7),
+        (b'{"severity":"WARNING"}', 4),
+        (b'{"resourceLogs":[{"severityNumber":17,"severityText":"ERROR"}]}', 3),
+        (b'{"severity":"CRITICAL"}', 2),
+        (b'{"message":"no level"}', 6),
+    ],
+)
+def test_severity_follows_the_level_of_every_schema(text, severity):
+    assert severity_of(text) == severity
+
+
+def test_syslog_framer_over_a_real_udp_socket_keeps_one_message_per_datagram():
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(5)
+    try:
+        url = f"udp://127.0.0.1:{receiver.getsockname()[1]}"
+        engine = DeliveryEngine(parse_endpoint(url))
+        framer = SyslogFramer(1, "app", "access", transport="datagram", max_datagram=480)
+        for n in range(3):
+            engine.submit(framer.frame(json.dumps({"n": n, "message": "z" * 1000}).encode() + b"\n"))
+        datagrams = [receiver.recv(65536) for _ in range(3)]
+        engine.close(1)
+    finally:
+        receiver.close()
+    assert all(len(d) <= 480 and HEADER.match(d) for d in datagrams)
+    assert sorted(json.loads(d[HEADER.match(d).end() :])["n"] for d in datagrams) == [0, 1, 2]
