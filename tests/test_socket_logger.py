@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from tests.gunicorn_process import REPO
 from tests.receivers import NdjsonReceiver, NetworkGunicorn, free_port, wait_until
 
 LOGGER = "gunicorn_loggers.network_loggers.SocketLogger"
@@ -239,3 +240,22 @@ def test_error_log_has_no_local_copy_while_delivering_unless_asked(server):
         local = [json.dumps(r) for r in quiet.error_records()]
         assert not any("app says hello" in line for line in local)
         assert any(r["message"] == "app says hello" for r in loud.error_records()), loud.error_path.read_text()[-2500:]
+
+
+def test_conf_socket_sends_everything_to_the_url(tmp_path):
+    with NdjsonReceiver() as receiver:
+        conf = str(REPO / "conf" / "socket.py")
+        gunicorn = NetworkGunicorn(
+            tmp_path,
+            "-c",
+            conf,
+            receiver=receiver,
+            logger_class=None,
+            access_log=False,
+            error_log=False,
+            env={"GUNICORN_LOGGERS_URL": receiver.url},
+        )
+        with gunicorn:
+            gunicorn.request("/from-conf")
+            wait_until(lambda: "/from-conf" in receiver.access_paths(), what="the access record")
+        assert "at exit: " in gunicorn.stderr_path.read_text()  # reports stay on the local stderr

@@ -7,6 +7,7 @@ import socket
 
 import pytest
 
+from tests.gunicorn_process import REPO
 from tests.receivers import RSYSLOGD, NetworkGunicorn, Rsyslog, wait_until
 
 LOGGER = "gunicorn_loggers.network_loggers.SyslogLogger"
@@ -154,3 +155,22 @@ def test_bad_syslog_options_stop_gunicorn_with_one_line(tmp_path, args, env, exp
     assert process.run_to_exit() == 1
     output = process.all_output()
     assert expected in output and "Traceback" not in output
+
+
+def test_conf_syslog_with_the_address_from_the_command_line(tmp_path, rsyslog):
+    conf = str(REPO / "conf" / "syslog.py")
+    gunicorn = NetworkGunicorn(
+        tmp_path,
+        "-c",
+        conf,
+        "--log-syslog-to",
+        f"tcp://127.0.0.1:{rsyslog.port}",
+        receiver=rsyslog,
+        logger_class=None,
+        access_log=False,
+        error_log=False,
+    )
+    with gunicorn:
+        gunicorn.request("/from-conf")
+        wait_until(lambda: access(rsyslog), what="the access record")
+    assert {r["facility"] for r in rsyslog.received()} == {16}  # local0

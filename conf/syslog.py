@@ -1,0 +1,20 @@
+"""Drop-in gunicorn.conf.py: every record as RFC 5424 syslog with the JSON record as MSG.
+
+    gunicorn -c conf/syslog.py app:app
+    gunicorn -c conf/syslog.py --log-syslog-to tcp://logs.internal:6514 app:app
+
+Octet-counting framing over TCP, one message per datagram over UDP (at most
+GUNICORN_LOGGERS_MAX_DATAGRAM bytes), no BOM. The receiver configs for rsyslog and
+syslog-ng are in docs/network-sinks.md. stderr keeps the delivery reports and,
+while syslog is not taking records, a copy of the error log.
+"""
+
+import os
+
+logger_class = "gunicorn_loggers.network_loggers.SyslogLogger"
+syslog_addr = "udp://127.0.0.1:514"
+syslog_facility = "local0"
+syslog_prefix = os.environ.get("GUNICORN_SYSLOG_APP_NAME") or None  # APP-NAME; the proc name when unset
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+graceful_timeout = 30
