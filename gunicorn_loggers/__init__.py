@@ -10,8 +10,9 @@ from .config import ConfigError, Settings, load_settings
 from .formatter import JsonFormatter
 from .handlers import GunicornErrorLogHandler
 from .logconfig import app_logconfig
-from .loggers import JsonLogger
+from .loggers import JsonLogger, StructlogLogger
 from .request_context import current_request, with_request_context, wrap_worker_app
+from .structlog_chain import configure_structlog, structlog_processors
 
 __version__ = "0.1.0"
 
@@ -21,10 +22,13 @@ __all__ = [
     "JsonFormatter",
     "JsonLogger",
     "Settings",
+    "StructlogLogger",
     "__version__",
     "app_logconfig",
+    "configure_structlog",
     "current_request",
     "load_settings",
+    "structlog_processors",
     "with_request_context",
     "wrap_worker_app",
 ]

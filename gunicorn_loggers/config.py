@@ -60,7 +60,11 @@ OPTIONS: dict[str, str] = {
     "REDACT_QUERY": "comma-separated query parameters whose values are never logged",
     "GCP_PROJECT": "Google Cloud project id for logging.googleapis.com/trace",
     "APP_LOGS": "send the application's own logging records to the error log: on | off",
+    "PROCESSORS": "StructlogLogger: comma-separated dotted paths of structlog processors run on every record",
+    "RENDERER": "StructlogLogger: auto | json | console (auto: console on a terminal)",
 }
+
+RENDERERS = ("auto", "json", "console")
 
 _BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
@@ -84,6 +88,8 @@ class Settings:
     redact_query: frozenset[str] = frozenset(DEFAULT_REDACT_QUERY)
     gcp_project: str | None = None
     app_logs: bool = True
+    processors: tuple[str, ...] = ()
+    renderer: str = "auto"
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
     trusted_networks: tuple[Any, ...] = field(default=(), compare=False)
 
@@ -149,6 +155,16 @@ def _text(env: Mapping[str, str], option: str, default: str | None = None) -> st
     return raw.strip()
 
 
+def _dotted_paths(env: Mapping[str, str], option: str) -> tuple[str, ...]:
+    raw = env.get(PREFIX + option) or ""
+    paths = tuple(part.strip() for part in raw.split(",") if part.strip())
+    for path in paths:
+        module, _, name = path.replace(":", ".").rpartition(".")
+        if not module or not all(part.isidentifier() for part in (*module.split("."), name)):
+            raise ConfigError(f"{PREFIX}{option}: {path!r} is not a dotted path such as mypackage.module.name")
+    return paths
+
+
 def _reject_unknown(env: Mapping[str, str], known: Mapping[str, str]) -> None:
     for key in env:
         if key.startswith(PREFIX) and key[len(PREFIX) :] not in known:
@@ -206,6 +222,8 @@ def load_settings(
         redact_query=frozenset(_name_list(env, "REDACT_QUERY", DEFAULT_REDACT_QUERY)),
         gcp_project=_text(env, "GCP_PROJECT") or (env.get("GOOGLE_CLOUD_PROJECT") or "").strip() or None,
         app_logs=_boolean(env, "APP_LOGS", True),
+        processors=_dotted_paths(env, "PROCESSORS"),
+        renderer=_choice(env, "RENDERER", RENDERERS, "auto"),
         trusted_proxies=trusted_proxies,
         trusted_networks=trusted_networks,
     )

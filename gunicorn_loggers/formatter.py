@@ -17,7 +17,7 @@ from pythonjsonlogger.core import BaseJsonFormatter, merge_record_extra
 from .config import Settings, active_settings, load_settings
 from .encoding import encode_line
 from .log_facts import collect_log_facts
-from .schemas import Schema, build_schema
+from .record_builder import RecordBuilder, builder_for
 from .sinks.logger import PREBUILT
 
 #: Attributes gunicorn-loggers sets on records for its own use; never logged as extras.
@@ -36,17 +36,11 @@ class JsonFormatter(BaseJsonFormatter):
         if settings is None and schema is not None:
             settings = load_settings(env={"GUNICORN_LOGGERS_SCHEMA": schema})
         self._fixed_settings = settings
-        self._schema: Schema | None = None
-        self._schema_settings: Settings | None = None
         self._skip_fields.update(INTERNAL_ATTRIBUTES)
 
     @property
-    def schema(self) -> Schema:
-        settings = self._fixed_settings or active_settings()
-        if self._schema is None or self._schema_settings is not settings:
-            self._schema = build_schema(settings)
-            self._schema_settings = settings
-        return self._schema
+    def builder(self) -> RecordBuilder:
+        return builder_for(self._fixed_settings or active_settings())
 
     def format(self, record: logging.LogRecord) -> str:
         if getattr(record, PREBUILT, False):
@@ -63,7 +57,7 @@ class JsonFormatter(BaseJsonFormatter):
             text = f"<unprintable {type(record.msg).__qualname__}>"
         facts = collect_log_facts(record, text, None, {"format_error": f"{type(exc).__name__}: {exc}"})
         facts.error_type = facts.error_message = None
-        return self.jsonify_log_record(self.schema.log(facts))
+        return self.jsonify_log_record(self.builder.schema.log(facts))
 
     def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]) -> None:
         extras: dict[str, Any] = dict(self.static_fields)
@@ -76,8 +70,7 @@ class JsonFormatter(BaseJsonFormatter):
             stack_info = "\n".join(stack_info) if isinstance(stack_info, list) else stack_info
             stack = f"{stack}\n{stack_info}" if stack else stack_info
         merge_record_extra(record, extras, reserved=self._skip_fields)
-        facts = collect_log_facts(record, record.message, stack, extras)
-        log_data.update(self.schema.log(facts))
+        log_data.update(self.builder.log(record, record.message, stack, extras))
 
     def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
         return encode_line(log_data)[:-1].decode("utf-8")

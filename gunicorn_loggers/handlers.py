@@ -23,8 +23,9 @@ class SinkHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            line = self.format(record).encode("utf-8", "backslashreplace") + b"\n"
-            self.sink.write(line)
+            text = self.format(record)
+            if text:  # empty: a structlog processor dropped the event
+                self.sink.write(text.encode("utf-8", "backslashreplace") + b"\n")
         except RecursionError:
             raise
         except Exception as exc:

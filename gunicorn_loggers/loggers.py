@@ -14,7 +14,9 @@ behaves exactly as ``Logger``.
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from gunicorn import util
@@ -24,10 +26,12 @@ from .config import Settings, activate, load_settings
 from .encoding import encode_line
 from .formatter import JsonFormatter
 from .handlers import SinkHandler
+from .record_builder import builder_for
 from .request_facts import AccessFactsCollector
 from .schemas import Schema, build_schema
-from .sinks import LoggerSink, Sink
+from .sinks import LoggerSink, Sink, StreamSink
 from .sinks.stream import open_sink
+from .structlog_chain import Chain, ConsoleView, StructlogFormatter, configure_structlog, load_processors
 
 ROOT_HANDLER_TAG = "_gunicorn_loggers_root"
 
@@ -54,6 +58,7 @@ class JsonLogger(Statsd):
 
     def setup(self, cfg: Any) -> None:
         settings = load_settings(cfg)  # a bad option fails here, before anything changes
+        self.prepare(settings)
         self.settings = settings
         self.schema = build_schema(settings)
         self.collector = AccessFactsCollector(settings)
@@ -61,6 +66,7 @@ class JsonLogger(Statsd):
         previous = self._sinks
         self._sinks = {}
         self._access_sink = None
+        self._render_access = self.access_renderer(None)
         super().setup(cfg)  # calls _set_handler() below, then logconfig_dict if any
         self._reattach_handlers()
         self._attach_root_handler(settings)
@@ -69,11 +75,22 @@ class JsonLogger(Statsd):
         for sink in previous.values():
             sink.close()
 
+    def prepare(self, settings: Settings) -> None:
+        """Check and load what a subclass needs from the options; raise ConfigError, change nothing."""
+
     def make_sink(self, output: str, stream: Any) -> Sink:
         """The sink for ``--access-logfile`` / ``--error-logfile``; network loggers override it."""
         if output != "-":
             util.check_is_writable(output)
         return open_sink(output, stream, self.cfg.user, self.cfg.group)
+
+    def make_formatter(self, sink: Sink | None) -> logging.Formatter:
+        """How LogRecords written to ``sink`` are rendered; StructlogLogger overrides it."""
+        return JsonFormatter(settings=self.settings)
+
+    def access_renderer(self, sink: Sink | None) -> Callable[[dict[str, Any]], bytes]:
+        """How access records written to ``sink`` become bytes."""
+        return encode_line
 
     def _set_handler(self, log: logging.Logger, output: str | None, fmt: Any, stream: Any = None) -> None:
         """gunicorn's hook for the file behind each log: ours writes JSON to a sink."""
@@ -83,12 +100,13 @@ class JsonLogger(Statsd):
         if output is None:
             return
         sink = self.make_sink(output, stream if stream is not None else sys.stderr)
-        handler = SinkHandler(sink, JsonFormatter(settings=self.settings))
+        handler = SinkHandler(sink, self.make_formatter(sink))
         handler._gunicorn = True
         log.addHandler(handler)
         self._sinks[log.name] = sink
         if log is self.access_log:
             self._access_sink = sink
+            self._render_access = self.access_renderer(sink)
 
     def _reattach_handlers(self) -> None:
         """``logconfig_dict`` may have replaced the handlers of gunicorn's loggers: put ours back."""
@@ -96,7 +114,7 @@ class JsonLogger(Statsd):
             log.propagate = False
             sink = self._sinks.get(log.name)
             if sink is not None and not any(getattr(h, "sink", None) is sink for h in log.handlers):
-                handler = SinkHandler(sink, JsonFormatter(settings=self.settings))
+                handler = SinkHandler(sink, self.make_formatter(sink))
                 handler._gunicorn = True
                 log.addHandler(handler)
 
@@ -109,7 +127,7 @@ class JsonLogger(Statsd):
         sink = self._sinks.get(self.error_log.name)
         if not settings.app_logs or sink is None or root.handlers:
             return
-        handler = SinkHandler(sink, JsonFormatter(settings=settings))
+        handler = SinkHandler(sink, self.make_formatter(sink))
         setattr(handler, ROOT_HANDLER_TAG, True)
         root.addHandler(handler)
         root.setLevel(self.loglevel)
@@ -120,7 +138,10 @@ class JsonLogger(Statsd):
         sink = self._access_sink
         if sink is not None:
             try:
-                sink.write(encode_line(self.schema.access(self.collector.collect(resp, req, environ, request_time))))
+                facts = self.collector.collect(resp, req, environ, request_time)
+                line = self._render_access(self.schema.access(facts))
+                if line:
+                    sink.write(line)
             except Exception:
                 self.exception("gunicorn-loggers could not write an access record")
         if self.sock is not None:
@@ -154,3 +175,43 @@ class JsonLogger(Statsd):
         super().close_on_exec()
         for sink in self._sinks.values():
             sink.close_on_exec()
+
+
+class StructlogLogger(JsonLogger):
+    """JsonLogger whose every event runs through a structlog processor chain.
+
+    gunicorn's messages, access records, the app's stdlib records and its
+    ``structlog.get_logger()`` calls become records of the same schema, then pass
+    the processors named in ``GUNICORN_LOGGERS_PROCESSORS``, then a renderer: JSON,
+    or structlog's console renderer on a terminal (``GUNICORN_LOGGERS_RENDERER``).
+    """
+
+    def prepare(self, settings: Settings) -> None:
+        self._processors = load_processors(settings.processors)
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        configure_structlog()
+
+    def _chain(self, sink: Sink | None) -> Chain:
+        if self.settings.renderer == "console" or (self.settings.renderer == "auto" and _is_terminal(sink)):
+            render: Callable[[dict[str, Any]], bytes] = ConsoleView(self.schema, colors=_is_terminal(sink))
+        else:
+            render = encode_line
+        return Chain(self._processors, render)
+
+    def make_formatter(self, sink: Sink | None) -> logging.Formatter:
+        settings = self.settings
+        return StructlogFormatter(lambda: builder_for(settings), self._chain(sink))
+
+    def access_renderer(self, sink: Sink | None) -> Callable[[dict[str, Any]], bytes]:
+        chain = self._chain(sink)
+        return lambda record: chain("info", record)
+
+
+def _is_terminal(sink: Sink | None) -> bool:
+    fd = getattr(sink, "fd", None)
+    try:
+        return isinstance(sink, StreamSink) and fd is not None and os.isatty(fd)
+    except OSError:
+        return False

@@ -26,6 +26,7 @@ from urllib.parse import unquote_to_bytes
 from .config import Settings
 from .correlation import TraceContext, clean_request_id, parse_traceparent
 from .redaction import REDACTED, QueryRedactor, redact_target
+from .request_context import current_request
 from .text import wsgi_to_text
 
 _pid = os.getpid()
@@ -92,7 +93,7 @@ class AccessFacts:
     host: str | None
     status: int
     body_bytes: int | None
-    duration_ns: int
+    duration_ns: int | None
     peer_address: str | None
     peer_port: int | None
     client_address: str | None
@@ -105,8 +106,8 @@ class AccessFacts:
     response_headers: dict[str, list[str]] | None
 
     @property
-    def duration_seconds(self) -> float:
-        return self.duration_ns / 1e9
+    def duration_seconds(self) -> float | None:
+        return self.duration_ns / 1e9 if self.duration_ns is not None else None
 
     @property
     def http_version(self) -> str:
@@ -215,6 +216,38 @@ class AccessFactsCollector:
         on every request of a connection.
         """
         return self._client_address(peer, forwarded)
+
+    def from_uvicorn_record(self, record: Any) -> AccessFacts | None:
+        """Facts from uvicorn's access LogRecord, whose args are (client, method, path, version, status).
+
+        uvicorn's worker never calls gunicorn's ``access()``; it logs this record on
+        ``uvicorn.access`` when the response starts, so there is no duration or size.
+        The request id and trace come from the request context (our ASGI middleware).
+        """
+        args = record.args
+        if record.name != "uvicorn.access" or not isinstance(args, tuple) or len(args) != 5:
+            return None
+        client, method, target, version, status = args
+        facts = AccessFacts()
+        facts.time_ns = int(record.created * 1_000_000_000)
+        facts.pid = record.process or current_pid()
+        facts.method = str(method)
+        before_query, has_query, raw_query = str(target).partition("?")
+        facts.query = self.redact_query(raw_query) if has_query else None
+        facts.target = f"{before_query}?{facts.query}" if has_query else before_query
+        facts.path = before_query
+        facts.protocol = f"HTTP/{version}"
+        facts.scheme = facts.host = None
+        facts.status = int(status)
+        facts.body_bytes = facts.duration_ns = None
+        address, _, port = str(client).rpartition(":")
+        facts.peer_address = facts.client_address = address.strip("[]") or str(client)
+        facts.peer_port = int(port) if port.isdigit() else None
+        facts.user_agent = facts.referer = facts.user_name = None
+        facts.request_headers = facts.response_headers = None
+        context = current_request()
+        facts.request_id, facts.trace = (context.request_id, context.trace) if context else (None, None)
+        return facts
 
     def response_request_id(self, resp: Any) -> str | None:
         """The id our middleware generated and sent back, when the client sent none."""

@@ -3,6 +3,8 @@
 import logging
 import time
 
+import structlog
+
 from gunicorn_loggers import with_request_context
 
 log = logging.getLogger("tests.app")
@@ -27,6 +29,19 @@ def app(environ, start_response):
     if path == "/stream":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return stream_body(environ)
+    if path == "/structlog":
+        slog = structlog.get_logger("tests.structlog")
+        slog.info("from structlog", user="alice", items=[1, 2], when={"a", "b"})
+        try:
+            1 / 0  # noqa: B018
+        except ZeroDivisionError:
+            slog.exception("structlog caught it")
+        slog.info("drop me")
+    if path == "/odd":
+        log.info("odd values", extra={"bad": BadRepr(), "data": b"\xff", "deep": nested(200)})
+        cyclic = {}
+        cyclic["self"] = cyclic
+        log.info("cyclic extra", extra={"cyclic": cyclic, "huge": {f"k{n}": "v" * 100 for n in range(5000)}})
     if path == "/wsgi-errors":
         environ["wsgi.errors"].write("written to wsgi.errors\n")
     body = b"hello\n"
@@ -35,6 +50,20 @@ def app(environ, start_response):
         [("Content-Type", "text/plain"), ("Content-Length", str(len(body))), ("Set-Cookie", "session=supersecret")],
     )
     return [body]
+
+
+class BadRepr:
+    def __repr__(self):
+        raise RuntimeError("repr failed")
+
+    __str__ = __repr__
+
+
+def nested(depth):
+    value = "bottom"
+    for _ in range(depth):
+        value = {"d": value}
+    return value
 
 
 def stream_body(environ):

@@ -208,3 +208,16 @@ def test_no_access_logfile_means_no_access_records(gunicorn):
     server.request("/")
     assert not server.access_path.exists()
     assert all(r["log"]["logger"] != "gunicorn.access" for r in server.error_records())
+
+
+def test_uvicorn_worker_access_lines_become_access_records(gunicorn):
+    """uvicorn's worker never calls access(); its own access line is turned into the same schema."""
+    server = gunicorn("-k", "uvicorn_worker.UvicornWorker", app="tests.framework_apps:starlette_app")
+    server.request("/ctx?token=abc&x=1", headers={"X-Request-ID": "uv-1"})
+    (record,) = server.wait_for_access(1)
+    assert record["log"]["logger"] == "gunicorn.access" or record["event"]["dataset"] == "gunicorn.access"
+    assert record["http"]["request"]["method"] == "GET"
+    assert record["http"]["response"]["status_code"] == 200
+    assert record["url"]["path"] == "/ctx" and record["url"]["query"] == "token=REDACTED&x=1"
+    assert record["source"]["ip"] == "127.0.0.1" and isinstance(record["source"]["port"], int)
+    assert record["http"]["version"] == "1.1"

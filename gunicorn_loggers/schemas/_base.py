@@ -17,6 +17,9 @@ class Schema:
     """Builds record dicts; subclasses name the fields."""
 
     name = ""
+    time_key = "time"
+    level_key = "level"
+    message_key = "message"
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -26,6 +29,37 @@ class Schema:
 
     def log(self, facts: LogFacts) -> dict[str, Any]:
         raise NotImplementedError
+
+    def console_view(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The record for a console renderer: timestamp, level, event, then every other field, dotted."""
+        view: dict[str, Any] = {
+            "timestamp": record.get(self.time_key),
+            "level": str(record.get(self.level_key, "info")).lower(),
+            "event": record.get(self.message_key, ""),
+        }
+        skip = (self.time_key, self.level_key, self.message_key)
+        view.update((key, value) for key, value in flatten(record) if key not in skip)
+        return move_stack_trace(view)
+
+
+STACK_TRACE_KEYS = ("error.stack_trace", "exception.stacktrace", "stack_trace")
+
+
+def move_stack_trace(view: dict[str, Any]) -> dict[str, Any]:
+    """ConsoleRenderer prints ``exception`` below the line, as a traceback people can read."""
+    for key in STACK_TRACE_KEYS:
+        if isinstance(view.get(key), str):
+            view["exception"] = view.pop(key)
+            break
+    return view
+
+
+def flatten(record: dict[str, Any], prefix: str = ""):
+    for key, value in record.items():
+        if isinstance(value, dict) and value:
+            yield from flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
 
 
 def access_level(status: int) -> tuple[str, int]:

@@ -26,6 +26,7 @@ _ACCESS = ["access"]
 
 class EcsSchema(Schema):
     name = "ecs"
+    time_key, level_key, message_key = "@timestamp", "log.level", "message"
 
     def __init__(self, settings) -> None:
         super().__init__(settings)
@@ -71,7 +72,6 @@ class EcsSchema(Schema):
                 "category": _WEB,
                 "type": _ACCESS,
                 "outcome": "failure" if status >= 400 else "success",
-                "duration": facts.duration_ns,
                 "dataset": ACCESS_LOGGER,
             },
             "http": {"request": request, "response": response, "version": facts.http_version},
@@ -79,6 +79,8 @@ class EcsSchema(Schema):
             "process": {"pid": facts.pid},
             "service": self.service,
         }
+        if facts.duration_ns is not None:
+            record["event"]["duration"] = facts.duration_ns
         peer = facts.peer_address
         if peer:
             source: dict[str, Any] = {"address": peer}

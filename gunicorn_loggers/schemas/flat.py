@@ -20,7 +20,7 @@ class FlatSchema(Schema):
 
     def access(self, facts: AccessFacts) -> dict[str, Any]:
         level, _ = access_level(facts.status)
-        duration_us = facts.duration_ns // 1000
+        duration_us = facts.duration_ns // 1000 if facts.duration_ns is not None else None
         record: dict[str, Any] = {
             "time": rfc3339_utc(facts.time_ns),
             "level": level,
@@ -39,7 +39,7 @@ class FlatSchema(Schema):
             "referer": facts.referer,
             "user_agent": facts.user_agent,
             "duration_us": duration_us,
-            "duration_s": duration_us / 1e6,
+            "duration_s": duration_us / 1e6 if duration_us is not None else None,
             "pid": facts.pid,
             "service": self.settings.service_name,
             "request_id": facts.request_id,

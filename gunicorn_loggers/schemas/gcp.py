@@ -32,6 +32,7 @@ def duration_string(duration_ns: int) -> str:
 
 class GcpSchema(Schema):
     name = "gcp"
+    time_key, level_key, message_key = "time", "severity", "message"
 
     def __init__(self, settings) -> None:
         super().__init__(settings)
@@ -54,9 +55,10 @@ class GcpSchema(Schema):
             "requestMethod": facts.method,
             "requestUrl": f"{facts.scheme or 'http'}://{facts.host}{facts.target}" if facts.host else facts.target,
             "status": facts.status,
-            "latency": duration_string(facts.duration_ns),
             "protocol": facts.protocol,
         }
+        if facts.duration_ns is not None:
+            http["latency"] = duration_string(facts.duration_ns)
         if facts.body_bytes is not None:
             http["responseSize"] = str(facts.body_bytes)
         if facts.user_agent is not None:

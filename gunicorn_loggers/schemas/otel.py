@@ -12,8 +12,9 @@ from typing import Any
 
 from ..log_facts import LogFacts
 from ..request_facts import AccessFacts
+from ..timestamps import rfc3339_utc
 from . import otlp_json
-from ._base import ACCESS_LOGGER, Schema, access_level, access_message, merge_extras, split_host
+from ._base import ACCESS_LOGGER, Schema, access_level, access_message, merge_extras, move_stack_trace, split_host
 
 #: Methods semantic conventions know; anything else is reported as ``_OTHER``.
 KNOWN_METHODS = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE"})
@@ -47,8 +48,9 @@ class OtelSchema(Schema):
             "http.response.status_code": facts.status,
             "network.protocol.name": "http",
             "network.protocol.version": facts.http_version,
-            "http.server.request.duration": facts.duration_seconds,
         }
+        if facts.duration_ns is not None:
+            attributes["http.server.request.duration"] = facts.duration_seconds
         if method not in KNOWN_METHODS:
             attributes["http.request.method_original"] = method
         if facts.query is not None:
@@ -90,6 +92,22 @@ class OtelSchema(Schema):
             flags=trace.flags if trace else None,
         )
         return otlp_json.logs_request(self.resource(facts.pid), ACCESS_LOGGER, [record])
+
+    def console_view(self, record: dict[str, Any]) -> dict[str, Any]:
+        resource_logs = record["resourceLogs"][0]
+        scope_logs = resource_logs["scopeLogs"][0]
+        log = scope_logs["logRecords"][0]
+        view: dict[str, Any] = {
+            "timestamp": rfc3339_utc(int(log["timeUnixNano"])),
+            "level": log["severityText"].lower(),
+            "event": log["body"].get("stringValue", ""),
+            "scope": scope_logs["scope"]["name"],
+        }
+        for attribute in log["attributes"]:
+            view[attribute["key"]] = otlp_json.plain_value(attribute["value"])
+        if "traceId" in log:
+            view["traceId"] = log["traceId"]
+        return move_stack_trace(view)
 
     def log(self, facts: LogFacts) -> dict[str, Any]:
         attributes: dict[str, Any] = {}

@@ -53,6 +53,20 @@ def any_value(value: Any, depth: int = 0) -> dict[str, Any]:
     return {"stringValue": text}
 
 
+def plain_value(value: dict[str, Any]) -> Any:
+    """The Python value of an ``AnyValue``, for people reading a console."""
+    if not value:
+        return None
+    kind, inner = next(iter(value.items()))
+    if kind == "arrayValue":
+        return [plain_value(item) for item in inner.get("values", [])]
+    if kind == "kvlistValue":
+        return {kv["key"]: plain_value(kv["value"]) for kv in inner.get("values", [])}
+    if kind == "intValue":
+        return int(inner)
+    return inner
+
+
 def key_values(attributes: Mapping[Any, Any], depth: int = 0) -> list[dict[str, Any]]:
     return [{"key": str(key), "value": any_value(value, depth)} for key, value in attributes.items()]
 

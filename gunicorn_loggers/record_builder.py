@@ -1,0 +1,48 @@
+"""Building a record dict from either kind of event, for one set of settings.
+
+The access path (``Logger.access``) and the LogRecord path (gunicorn's messages,
+the app's records, uvicorn's access lines) meet here, so every renderer — our
+JSON formatter and the structlog chain — produces the same records.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .config import Settings
+from .log_facts import collect_log_facts
+from .request_facts import AccessFactsCollector
+from .schemas import Schema, build_schema
+
+
+class RecordBuilder:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.schema: Schema = build_schema(settings)
+        self.collector = AccessFactsCollector(settings)
+
+    def access(self, resp: Any, req: Any, environ: dict, request_time: Any) -> dict[str, Any]:
+        return self.schema.access(self.collector.collect(resp, req, environ, request_time))
+
+    def log(self, record: logging.LogRecord, message: str, stack: str | None, extras: dict[str, Any]) -> dict[str, Any]:
+        """A LogRecord as a schema record; uvicorn's access lines become access records."""
+        if record.name == "uvicorn.access":
+            facts = self.collector.from_uvicorn_record(record)
+            if facts is not None:
+                return self.schema.access(facts)
+        return self.schema.log(collect_log_facts(record, message, stack, extras))
+
+
+_cached: tuple[Settings, RecordBuilder] | None = None
+
+
+def builder_for(settings: Settings) -> RecordBuilder:
+    """The builder of ``settings``, built once (formatters ask on every record)."""
+    global _cached
+    cached = _cached
+    if cached is not None and cached[0] is settings:
+        return cached[1]
+    builder = RecordBuilder(settings)
+    _cached = (settings, builder)
+    return builder

@@ -1,0 +1,177 @@
+"""One structlog processor chain for gunicorn's events, the app's structlog calls and stdlib records.
+
+Every event becomes a record of the chosen schema first (so a user processor
+sees the same shape whatever emitted the event), then runs through the user's
+processors (``GUNICORN_LOGGERS_PROCESSORS``), then through a renderer: our JSON
+encoder, or structlog's ``ConsoleRenderer`` for people at a terminal.
+
+The app's ``structlog.get_logger()`` calls reach the same chain through
+structlog's stdlib integration: :func:`configure_structlog` routes them into
+``logging`` with ``ProcessorFormatter.wrap_for_formatter``, and our handlers
+format them with :class:`StructlogFormatter`, a ``ProcessorFormatter``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+import traceback
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import structlog
+from pythonjsonlogger.core import RESERVED_ATTRS, merge_record_extra
+
+from .config import PREFIX, ConfigError
+from .encoding import encode_line
+from .record_builder import RecordBuilder
+from .schemas import Schema
+from .sinks.logger import PREBUILT
+
+Processor = Callable[[Any, str, dict[str, Any]], Any]
+
+#: Keys structlog's own processors may add that the schema already carries.
+STRUCTLOG_META = frozenset({"level", "logger", "timestamp", "positional_args", "_logger", "_name"})
+RECORD_ATTRIBUTES = frozenset(RESERVED_ATTRS) | {"taskName", "color_message", PREBUILT, "_logger", "_name"}
+
+
+def load_processors(paths: Iterable[str]) -> list[Processor]:
+    """Import ``pkg.module.name`` (or ``pkg.module:name``); a class is instantiated without arguments."""
+    processors = []
+    for path in paths:
+        module_name, _, name = path.replace(":", ".").rpartition(".")
+        try:
+            target = getattr(importlib.import_module(module_name), name)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(f"{PREFIX}PROCESSORS: cannot import {path!r}: {type(exc).__name__}: {exc}") from None
+        if isinstance(target, type):
+            target = target()
+        if not callable(target):
+            raise ConfigError(f"{PREFIX}PROCESSORS: {path!r} is not callable")
+        processors.append(target)
+    return processors
+
+
+def structlog_processors() -> list[Processor]:
+    """The chain for an app that configures structlog itself and wants our output: end yours with these."""
+    return [
+        structlog.stdlib.filter_by_level,
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.PositionalArgumentsFormatter(),
+        structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+    ]
+
+
+def configure_structlog() -> None:
+    """Route ``structlog.get_logger()`` calls into stdlib logging, where our handlers render them."""
+    structlog.configure(
+        processors=structlog_processors(),
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+
+
+class ConsoleView:
+    """Renders a schema record for people with structlog's ConsoleRenderer: same fields, flattened."""
+
+    def __init__(self, schema: Schema, colors: bool) -> None:
+        self.schema = schema
+        self.renderer = structlog.dev.ConsoleRenderer(colors=colors, sort_keys=False)
+
+    def __call__(self, record: dict[str, Any]) -> bytes:
+        view = self.schema.console_view(record)
+        text = self.renderer(None, view.get("level", "info"), view)
+        return text.encode("utf-8", "backslashreplace") + b"\n"
+
+
+class Chain:
+    """The user's processors, then a renderer; a failing processor is reported in the record.
+
+    A processor may raise ``structlog.DropEvent`` to drop the event, as in structlog.
+    """
+
+    def __init__(self, processors: list[Processor], render: Callable[[dict[str, Any]], bytes]) -> None:
+        self.processors = processors
+        self.render = render
+
+    def __call__(self, method_name: str, record: dict[str, Any]) -> bytes:
+        for processor in self.processors:
+            try:
+                result = processor(None, method_name, record)
+            except structlog.DropEvent:
+                return b""
+            except Exception as exc:
+                record["processor_error"] = f"{_name(processor)} raised {type(exc).__name__}: {exc}"
+                continue
+            if isinstance(result, dict):
+                record = result
+            else:
+                record["processor_error"] = f"{_name(processor)} returned {type(result).__name__}, not a dict"
+        try:
+            return self.render(record)
+        except Exception as exc:  # a console renderer choking on a value: fall back to JSON
+            record["render_error"] = f"{type(exc).__name__}: {exc}"
+            return encode_line(record)
+
+
+def _text_of(value: Any) -> str:
+    try:
+        return str(value)
+    except Exception as exc:
+        return f"<str() of {type(value).__qualname__} failed: {type(exc).__name__}>"
+
+
+def _name(processor: Any) -> str:
+    return getattr(processor, "__qualname__", None) or type(processor).__qualname__
+
+
+def _exc_info(value: Any) -> tuple | None:
+    if not value:
+        return None
+    if isinstance(value, BaseException):
+        return (type(value), value, value.__traceback__)
+    if isinstance(value, tuple) and len(value) == 3:
+        return value if value[0] is not None else None
+    info = sys.exc_info()
+    return info if info[0] is not None else None
+
+
+class StructlogFormatter(structlog.stdlib.ProcessorFormatter):
+    """Formats stdlib records and structlog events alike through :class:`Chain`."""
+
+    def __init__(self, builder: Callable[[], RecordBuilder], chain: Chain) -> None:
+        super().__init__(processors=[self._render], use_get_message=True, pass_foreign_args=True)
+        self._builder = builder
+        self._chain = chain
+
+    def format(self, record: logging.LogRecord) -> str:
+        if getattr(record, PREBUILT, False):
+            return record.getMessage()
+        return super().format(record)
+
+    def _render(self, logger: Any, method_name: str, event: dict[str, Any]) -> str:
+        record: logging.LogRecord = event.pop("_record")
+        from_structlog = event.pop("_from_structlog", False)
+        message = event.pop("event", "")
+        info = _exc_info(event.pop("exc_info", None))
+        stack_info = event.pop("stack_info", None)
+        positional = event.pop("positional_args", None)
+        if positional and record.name == "uvicorn.access":
+            record.args = positional  # uvicorn's access line is read from its args
+        record.exc_info = info
+        stack = "".join(traceback.format_exception(*info)).rstrip("\n") if info else None
+        if isinstance(stack_info, str):
+            stack = f"{stack}\n{stack_info}" if stack else stack_info
+        if from_structlog:
+            extras = {key: value for key, value in event.items() if key not in STRUCTLOG_META}
+        else:
+            extras = merge_record_extra(record, {}, reserved=RECORD_ATTRIBUTES)
+        if not isinstance(message, str):
+            message = _text_of(message)
+        built = self._builder().log(record, message, stack, extras)
+        record.exc_info = record.exc_text = None  # else logging.Formatter appends the traceback as text
+        record.args = ()
+        record.stack_info = None
+        return self._chain(method_name, built).decode("utf-8", "backslashreplace").rstrip("\n")

@@ -1,0 +1,23 @@
+"""structlog processors the tests name in GUNICORN_LOGGERS_PROCESSORS."""
+
+import structlog
+
+
+def add_region(logger, method_name, record):
+    record["region"] = "eu-west-1"
+    return record
+
+
+def drop_marked(logger, method_name, record):
+    if "drop me" in str(record):
+        raise structlog.DropEvent
+    return record
+
+
+def explode(logger, method_name, record):
+    raise ValueError("this processor is broken")
+
+
+class ReturnsNothing:
+    def __call__(self, logger, method_name, record):
+        return None
