@@ -22,6 +22,7 @@ from typing import Any
 from gunicorn import util
 from gunicorn.instrument.statsd import Statsd
 
+from . import output_capture
 from .config import Settings, activate, load_settings
 from .encoding import encode_line
 from .formatter import JsonFormatter
@@ -74,6 +75,10 @@ class JsonLogger(Statsd):
             self._access_sink = LoggerSink(self.access_log)
         for sink in previous.values():
             sink.close()
+        if cfg.capture_output:
+            output_capture.install(sys)
+        else:
+            output_capture.uninstall(sys)
 
     def prepare(self, settings: Settings) -> None:
         """Check and load what a subclass needs from the options; raise ConfigError, change nothing."""
@@ -82,7 +87,7 @@ class JsonLogger(Statsd):
         """The sink for ``--access-logfile`` / ``--error-logfile``; network loggers override it."""
         if output != "-":
             util.check_is_writable(output)
-        return open_sink(output, stream, self.cfg.user, self.cfg.group)
+        return open_sink(output, output_capture.unwrap(stream), self.cfg.user, self.cfg.group)
 
     def make_formatter(self, sink: Sink | None) -> logging.Formatter:
         """How LogRecords written to ``sink`` are rendered; StructlogLogger overrides it."""

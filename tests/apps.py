@@ -1,6 +1,7 @@
 """WSGI and ASGI apps the tests run under a real gunicorn."""
 
 import logging
+import sys
 import time
 
 import structlog
@@ -42,6 +43,11 @@ def app(environ, start_response):
         cyclic = {}
         cyclic["self"] = cyclic
         log.info("cyclic extra", extra={"cyclic": cyclic, "huge": {f"k{n}": "v" * 100 for n in range(5000)}})
+    if path == "/print":
+        print("printed to stdout")
+        print("printed to stderr", file=sys.stderr)
+        sys.stdout.write("one line ")
+        sys.stdout.write("in two writes\n")
     if path == "/wsgi-errors":
         environ["wsgi.errors"].write("written to wsgi.errors\n")
     body = b"hello\n"
