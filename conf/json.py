@@ -15,8 +15,5 @@ accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 logconfig_dict = app_logconfig(level=loglevel)
-
-
-def post_worker_init(worker):
-    """Every app log line carries its request's id and trace id; the id goes back in X-Request-ID."""
-    wrap_worker_app(worker)
+# Every app log line carries its request's id and trace id; the id goes back in X-Request-ID.
+post_worker_init = wrap_worker_app

@@ -18,3 +18,19 @@ class Sink(Protocol):
 
     def close(self) -> None:
         """Flush and release; called when the logger is set up again or exits."""
+
+
+class BorrowedSink:
+    """Base of sinks that write through something they do not own (an inherited stream, a logger).
+
+    There is no file of theirs to reopen, protect from exec or close.
+    """
+
+    def reopen(self) -> None:
+        pass
+
+    def close_on_exec(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

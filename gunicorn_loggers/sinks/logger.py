@@ -9,22 +9,15 @@ from __future__ import annotations
 
 import logging
 
+from ._base import BorrowedSink
+
 PREBUILT = "_gunicorn_loggers_prebuilt"
 
 
-class LoggerSink:
+class LoggerSink(BorrowedSink):
     def __init__(self, logger: logging.Logger) -> None:
         self.logger = logger
 
     def write(self, line: bytes) -> None:
         text = line.decode("utf-8").rstrip("\n")
         self.logger.info(text, extra={PREBUILT: True})
-
-    def reopen(self) -> None:
-        pass
-
-    def close_on_exec(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass

@@ -14,6 +14,8 @@ import os
 import sys
 from typing import TextIO
 
+from ._base import BorrowedSink
+
 
 def _write_all(fd: int, line: bytes) -> None:
     """One ``write`` in the usual case; a short write (a pipe, a signal) continues where it stopped."""
@@ -31,7 +33,7 @@ def _write_all(fd: int, line: bytes) -> None:
         written += step
 
 
-class StreamSink:
+class StreamSink(BorrowedSink):
     """An inherited descriptor such as stdout or stderr, which we never close."""
 
     def __init__(self, stream: TextIO) -> None:
@@ -50,15 +52,6 @@ class StreamSink:
             self.failures += 1
             if exc.errno not in (errno.EPIPE, errno.EBADF):
                 raise
-
-    def reopen(self) -> None:
-        pass
-
-    def close_on_exec(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 class FileSink:
