@@ -11,6 +11,7 @@ from .formatter import JsonFormatter
 from .handlers import GunicornErrorLogHandler
 from .logconfig import app_logconfig
 from .loggers import JsonLogger, StructlogLogger
+from .network_loggers import SocketLogger, SyslogLogger
 from .request_context import current_request, with_request_context, wrap_worker_app
 from .structlog_chain import configure_structlog, structlog_processors
 
@@ -22,7 +23,9 @@ __all__ = [
     "JsonFormatter",
     "JsonLogger",
     "Settings",
+    "SocketLogger",
     "StructlogLogger",
+    "SyslogLogger",
     "__version__",
     "app_logconfig",
     "configure_structlog",

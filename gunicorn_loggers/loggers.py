@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from gunicorn import util
@@ -49,6 +49,9 @@ class JsonLogger(Statsd):
     schema: Schema
     collector: AccessFactsCollector
 
+    #: Options a subclass accepts beyond ``config.OPTIONS`` (name without prefix -> help).
+    extra_options: Mapping[str, str] = {}
+
     def __init__(self, cfg: Any) -> None:
         # gunicorn's __init__ calls setup(), which needs these.
         self._sinks: dict[str, Sink] = {}
@@ -58,7 +61,7 @@ class JsonLogger(Statsd):
     # -- set-up, run again by gunicorn on SIGHUP -------------------------------------------
 
     def setup(self, cfg: Any) -> None:
-        settings = load_settings(cfg)  # a bad option fails here, before anything changes
+        settings = load_settings(cfg, extra_options=self.extra_options)  # a bad option fails here, first
         self.prepare(settings)
         self.settings = settings
         self.schema = build_schema(settings)

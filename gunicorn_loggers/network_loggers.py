@@ -24,7 +24,6 @@ from typing import Any
 
 from gunicorn.glogging import SYSLOG_FACILITIES
 
-from . import config
 from .config import PREFIX, ConfigError, _boolean, _choice, _text, option_environment
 from .delivery import DeliveryEngine, Endpoint, parse_endpoint
 from .formatter import JsonFormatter
@@ -45,11 +44,6 @@ NETWORK_OPTIONS: dict[str, str] = {
     "SYSLOG_FRAMING": "SyslogLogger over TCP or a unix stream: octet-counting | lf",
     "SYSLOG_BOM": "start each syslog MSG with a UTF-8 byte order mark: on | off",
 }
-
-# The JSON core checks every GUNICORN_LOGGERS_* name against config.OPTIONS; ours join
-# that table when a network logger is imported.
-for _name, _help in NETWORK_OPTIONS.items():
-    config.OPTIONS.setdefault(_name, _help)
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmg]?)i?b?\s*$", re.IGNORECASE)
 
@@ -109,6 +103,8 @@ def load_network_settings(cfg: Any = None, env: Mapping[str, str] | None = None)
 
 class NetworkLogger(JsonLogger):
     """What both network loggers share: one engine per set-up, the local copy, the reports."""
+
+    extra_options = NETWORK_OPTIONS
 
     network: NetworkSettings
     engine: DeliveryEngine

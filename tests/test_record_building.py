@@ -152,3 +152,11 @@ def test_formatter_survives_a_broken_message():
 def test_formatter_fixed_schema_and_extras():
     line = json.loads(JsonFormatter(schema="flat").format(make_record("hi %s", ("there",), user_id=7)))
     assert line["message"] == "hi there" and line["level"] == "info" and line["user_id"] == 7
+
+
+def test_network_options_belong_to_network_loggers_only():
+    from gunicorn_loggers import SocketLogger
+
+    with pytest.raises(ConfigError, match="GUNICORN_LOGGERS_URL is not an option"):
+        load_settings(env={"GUNICORN_LOGGERS_URL": "tcp://127.0.0.1:9"})
+    assert load_settings(env={"GUNICORN_LOGGERS_URL": "tcp://127.0.0.1:9"}, extra_options=SocketLogger.extra_options)
