@@ -4,13 +4,17 @@ Compares, side by side in one run, what one call of ``Logger.access()`` costs:
 
 * gunicorn's own ``gunicorn.glogging.Logger`` (text line through ``logging``);
 * ``gunicorn_loggers.JsonLogger`` with each schema (ecs, otel, gcp, flat);
+* ``gunicorn_loggers.StructlogLogger`` with its defaults (ecs schema, JSON
+  renderer since the sink is a file, no user processors), and, for information,
+  with one trivial user processor (``benchmarks.bench_processors.add_field``);
 * a "floor": an equivalent dict built by hand, ``orjson.dumps`` + ``os.write``.
 
 Every logger writes to its own temporary file, which is checked (line count,
-and JSON for the JSON writers) after every batch and then truncated, so a
-logger that silently stopped writing cannot look fast. Rounds alternate the
-contenders; the figures are medians over rounds, and the ratio is the median of
-the per-round ratios JsonLogger(ecs) / gunicorn.
+and JSON for the JSON writers, and the processor's field where there is one)
+after every batch and then truncated, so a logger that silently stopped writing
+cannot look fast. Rounds alternate the contenders; the figures are medians over
+rounds, and the ratios are medians of the per-round ratios JsonLogger(ecs) /
+gunicorn (target <= 0.25) and StructlogLogger / JsonLogger(ecs) (target <= 1.5).
 
 The request is parsed by gunicorn's own HTTP parser and ``wsgi.create``, so
 ``req``, ``resp`` and ``environ`` are exactly what a sync worker passes.
@@ -20,6 +24,10 @@ Run by hand from the repository root::
     .venv/bin/python benchmarks/bench_access_record.py              # timings + stages
     .venv/bin/python benchmarks/bench_access_record.py --profile    # + cProfile
     .venv/bin/python benchmarks/bench_access_record.py --memory     # RSS over 1M records
+    .venv/bin/python benchmarks/bench_access_record.py --memory --logger structlog
+
+``GUNICORN_LOGGERS_*`` options are read when a logger's ``setup()`` runs, so each
+contender is built with exactly the variables it needs set, and the others unset.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import argparse
 import cProfile
 import datetime
 import gc
+import importlib
 import io
 import logging
 import os
@@ -37,7 +46,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import gunicorn
 import orjson
@@ -46,12 +55,18 @@ from gunicorn.glogging import Logger
 from gunicorn.http import wsgi
 from gunicorn.http.parser import RequestParser
 
-from gunicorn_loggers import JsonLogger
+from gunicorn_loggers import JsonLogger, StructlogLogger
 from gunicorn_loggers.encoding import encode_line
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCHEMA_ENV = "GUNICORN_LOGGERS_SCHEMA"
+PROCESSORS_ENV = "GUNICORN_LOGGERS_PROCESSORS"
+RENDERER_ENV = "GUNICORN_LOGGERS_RENDERER"
 SCHEMAS = ("ecs", "otel", "gcp", "flat")
-TARGET_RATIO = 0.25
+PROCESSOR_MODULE = "benchmarks.bench_processors"
+PROCESSOR_PATH = f"{PROCESSOR_MODULE}.add_field"
+TARGET_RATIO = 0.25  # JsonLogger(ecs) / gunicorn Logger
+TARGET_STRUCTLOG_RATIO = 1.5  # StructlogLogger / JsonLogger(ecs)
 
 CLIENT = ("127.0.0.1", 54321)  # a local reverse proxy: trusted, so X-Forwarded-For is walked
 SERVER = ("127.0.0.1", "8000")
@@ -111,22 +126,46 @@ def make_config(accesslog: str, errorlog: str) -> Config:
     return cfg
 
 
+def build_logger(cls: type[JsonLogger], env: dict[str, str | None], accesslog: str, errorlog: str) -> JsonLogger:
+    """A ``cls`` built with ``env`` applied to ``os.environ`` (None: unset) while its setup() reads it."""
+    saved = {name: os.environ.get(name) for name in env}
+    try:
+        for name, value in env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        return cls(make_config(accesslog, errorlog))
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def build_json_logger(schema: str | None, accesslog: str, errorlog: str) -> JsonLogger:
     """A JsonLogger with ``GUNICORN_LOGGERS_SCHEMA`` set while it reads its settings."""
-    saved = os.environ.get(SCHEMA_ENV)
-    try:
-        if schema is None:
-            os.environ.pop(SCHEMA_ENV, None)
-        else:
-            os.environ[SCHEMA_ENV] = schema
-        logger = JsonLogger(make_config(accesslog, errorlog))
-    finally:
-        if saved is None:
-            os.environ.pop(SCHEMA_ENV, None)
-        else:
-            os.environ[SCHEMA_ENV] = saved
+    logger = build_logger(JsonLogger, {SCHEMA_ENV: schema}, accesslog, errorlog)
     if schema is not None and logger.settings.schema != schema:
         raise SystemExit(f"JsonLogger built with schema {logger.settings.schema!r}, wanted {schema!r}")
+    return logger
+
+
+def build_structlog_logger(processors: str | None, accesslog: str, errorlog: str) -> StructlogLogger:
+    """A StructlogLogger with the ecs schema, the default renderer and ``processors`` (None: none)."""
+    if processors is not None and REPO not in sys.path:
+        sys.path.insert(0, REPO)  # ``benchmarks.bench_processors`` is imported by the logger's setup()
+    env = {SCHEMA_ENV: "ecs", PROCESSORS_ENV: processors, RENDERER_ENV: None}
+    logger = build_logger(StructlogLogger, env, accesslog, errorlog)
+    assert isinstance(logger, StructlogLogger)
+    wanted = tuple(p.strip() for p in (processors or "").split(",") if p.strip())
+    settings = logger.settings
+    if settings.schema != "ecs" or settings.processors != wanted or settings.renderer != "auto":
+        raise SystemExit(f"StructlogLogger built with {settings}, wanted ecs, processors {wanted}, renderer auto")
+    fd = getattr(logger._access_sink, "fd", None)
+    if fd is None or os.isatty(fd):
+        raise SystemExit("StructlogLogger's access sink is a terminal: it would render for the console")
     return logger
 
 
@@ -164,8 +203,9 @@ def make_floor(path: str) -> tuple[Callable[..., None], Callable[[], None]]:
 # -- checks ------------------------------------------------------------------------------------
 
 
-def check_and_truncate(path: str, expected_lines: int, is_json: bool) -> None:
-    """The file holds exactly ``expected_lines`` lines (valid JSON objects if ``is_json``); empty it."""
+def check_and_truncate(path: str, expected_lines: int, is_json: bool, required: str | None = None) -> None:
+    """The file holds exactly ``expected_lines`` lines (valid JSON objects if ``is_json``, each
+    with the top-level key ``required`` if given); empty it."""
     with open(path, "rb") as f:
         data = f.read()
     lines = data.splitlines()
@@ -173,8 +213,11 @@ def check_and_truncate(path: str, expected_lines: int, is_json: bool) -> None:
         raise SystemExit(f"{path}: {len(lines)} lines written, expected {expected_lines}: the logger did not log")
     if is_json:
         for line in lines:
-            if not isinstance(orjson.loads(line), dict):
+            record = orjson.loads(line)
+            if not isinstance(record, dict):
                 raise SystemExit(f"{path}: a line is not a JSON object: {line[:200]!r}")
+            if required is not None and required not in record:
+                raise SystemExit(f"{path}: a line lacks {required!r} (the processor did not run): {line[:200]!r}")
     os.truncate(path, 0)
 
 
@@ -195,39 +238,63 @@ def time_batch(fn: Callable[..., None], args: tuple, n: int) -> float:
     return (perf() - start) / n
 
 
+class Contender(NamedTuple):
+    label: str  # short, in the per-round lines
+    name: str  # long, in the summary
+    fn: Callable[..., None]
+    path: str  # the file it writes to, checked after every batch
+    is_json: bool
+    required: str | None = None  # a top-level key every line must have
+
+
 def run_timings(args: argparse.Namespace, tmp: str) -> int:
     err = os.path.join(tmp, "error.log")
 
-    # Order matters: gunicorn's Logger and JsonLogger share the logging.Logger
-    # "gunicorn.access", and each setup() removes the other's handler from it.
-    # JsonLogger writes to its own sink and does not need that handler; gunicorn's
-    # Logger does, so it is built last. The line-count checks would catch a mistake.
-    contenders: list[tuple[str, str, Callable[..., None], str, bool]] = []  # label, name, fn, file, is JSON
+    # Order matters: gunicorn's Logger, JsonLogger and StructlogLogger share the
+    # logging.Logger "gunicorn.access", and each setup() removes the previous one's
+    # handler from it. Ours write to their own sinks and do not need that handler;
+    # gunicorn's Logger does, so it is built last. The line-count checks would catch a mistake.
+    contenders: list[Contender] = []
     json_loggers: dict[str, JsonLogger] = {}
     for schema in SCHEMAS:
         path = os.path.join(tmp, f"json-{schema}.log")
         logger = build_json_logger(schema, path, err)
         json_loggers[schema] = logger
-        contenders.append((schema, f"JsonLogger.access ({schema})", logger.access, path, True))
+        contenders.append(Contender(schema, f"JsonLogger.access ({schema})", logger.access, path, True))
+    spath = os.path.join(tmp, "structlog.log")
+    slogger = build_structlog_logger(None, spath, err)
+    contenders.append(Contender("structlog", "StructlogLogger.access (ecs)", slogger.access, spath, True))
+    ppath = os.path.join(tmp, "structlog-proc.log")
+    plogger = build_structlog_logger(PROCESSOR_PATH, ppath, err)
+    field = importlib.import_module(PROCESSOR_MODULE).FIELD
+    contenders.append(
+        Contender("structlog+proc", "StructlogLogger.access (+add_field)", plogger.access, ppath, True, field)
+    )
     gpath = os.path.join(tmp, "gunicorn.log")
     glogger = Logger(make_config(gpath, err))
     if not any(isinstance(h, logging.FileHandler) for h in glogger.access_log.handlers):
         raise SystemExit("gunicorn's Logger has no FileHandler on gunicorn.access")
-    contenders.insert(0, ("gunicorn", "gunicorn Logger.access", glogger.access, gpath, False))
+    contenders.insert(0, Contender("gunicorn", "gunicorn Logger.access", glogger.access, gpath, False))
     fpath = os.path.join(tmp, "floor.log")
     floor, close_floor = make_floor(fpath)
-    contenders.append(("floor", "floor: dict + orjson + os.write", floor, fpath, True))
+    contenders.append(Contender("floor", "floor: dict + orjson + os.write", floor, fpath, True))
 
     request = make_request(glogger.cfg)
-    labels = [c[0] for c in contenders]
-    names = dict(zip(labels, (c[1] for c in contenders), strict=True))
+    labels = [c.label for c in contenders]
+    names = {c.label: c.name for c in contenders}
     results: dict[str, list[float]] = {label: [] for label in labels}
-    ratios: list[float] = []
+    # name -> (numerator, denominator, target or None): medians of the per-round ratios
+    ratio_specs = {
+        "JsonLogger(ecs) / gunicorn Logger": ("ecs", "gunicorn", TARGET_RATIO),
+        "StructlogLogger / JsonLogger(ecs)": ("structlog", "ecs", TARGET_STRUCTLOG_RATIO),
+        "StructlogLogger(+add_field) / JsonLogger(ecs)": ("structlog+proc", "ecs", None),
+    }
+    ratios: dict[str, list[float]] = {name: [] for name in ratio_specs}
 
     # Warm up (caches, first strftime, page cache of the files), then check each writes.
-    for _, _, fn, path, is_json in contenders:
-        time_batch(fn, request, args.warmup)
-        check_and_truncate(path, args.warmup, is_json)
+    for c in contenders:
+        time_batch(c.fn, request, args.warmup)
+        check_and_truncate(c.path, args.warmup, c.is_json, c.required)
 
     deadline = time.monotonic() + args.max_seconds
     print(f"{args.rounds} rounds x {args.n} calls per contender, order rotated each round")
@@ -238,75 +305,96 @@ def run_timings(args: argparse.Namespace, tmp: str) -> int:
         shift = r % len(contenders)
         order = contenders[shift:] + contenders[:shift]
         this_round: dict[str, float] = {}
-        for label, _, fn, path, is_json in order:
-            ns = time_batch(fn, request, args.n)
-            check_and_truncate(path, args.n, is_json)
-            this_round[label] = ns
-            results[label].append(ns)
-        ratio = this_round["ecs"] / this_round["gunicorn"]
-        ratios.append(ratio)
+        for c in order:
+            ns = time_batch(c.fn, request, args.n)
+            check_and_truncate(c.path, args.n, c.is_json, c.required)
+            this_round[c.label] = ns
+            results[c.label].append(ns)
+        for name, (top, bottom, _) in ratio_specs.items():
+            ratios[name].append(this_round[top] / this_round[bottom])
         cells = "  ".join(f"{label}={this_round[label] / 1000:.2f}" for label in labels)
-        print(f"  round {r + 1} (µs/call): {cells}  ecs/gunicorn={ratio:.3f}")
+        print(
+            f"  round {r + 1} (µs/call): {cells}  ecs/gunicorn={ratios['JsonLogger(ecs) / gunicorn Logger'][-1]:.3f}"
+            f"  structlog/ecs={ratios['StructlogLogger / JsonLogger(ecs)'][-1]:.3f}"
+        )
 
     print()
-    print(f"{'median µs per call':<40} {'µs':>8} {'min µs':>8}  {'vs gunicorn':>11}")
+    print(f"{'median µs per call':<40} {'µs':>8} {'min µs':>8}  {'vs gunicorn':>11}  {'vs Json(ecs)':>12}")
     base = median(results["gunicorn"])
+    json_base = median(results["ecs"])
     for label in labels:
         mid, low = median(results[label]), min(results[label])
-        print(f"{names[label]:<40} {mid / 1000:8.2f} {low / 1000:8.2f}  {mid / base:11.3f}")
-    ratio = median(ratios)
-    verdict = "OK" if ratio <= TARGET_RATIO else "ABOVE TARGET"
-    print(
-        f"ratio JsonLogger(ecs) / gunicorn Logger: {ratio:.3f} "
-        f"(median of per-round ratios; target <= {TARGET_RATIO}) {verdict}"
-    )
+        print(f"{names[label]:<40} {mid / 1000:8.2f} {low / 1000:8.2f}  {mid / base:11.3f}  {mid / json_base:12.3f}")
+    for name, (_, _, target) in ratio_specs.items():
+        ratio = median(ratios[name])
+        if target is None:
+            verdict = "for information)"
+        else:
+            verdict = f"target <= {target}) {'OK' if ratio <= target else 'ABOVE TARGET'}"
+        print(f"ratio {name}: {ratio:.3f} (median of per-round ratios; {verdict}")
 
-    run_stages(args, json_loggers["ecs"], request)
+    compared = {"JsonLogger (ecs)": json_loggers["ecs"], "StructlogLogger": slogger, "Structlog+add_field": plogger}
+    run_stages(args, compared, request)
     run_schema_stages(args, json_loggers, request)
     if args.profile:
-        run_profile(args, json_loggers["ecs"], request)
+        run_profile(args, "JsonLogger.access (ecs)", json_loggers["ecs"], request)
+        run_profile(args, "StructlogLogger.access (ecs)", slogger, request)
 
     close_floor()
-    for logger in json_loggers.values():
+    for logger in (*json_loggers.values(), slogger, plogger):
         for sink in logger._sinks.values():
             sink.close()
     return 0
 
 
-def run_stages(args: argparse.Namespace, logger: JsonLogger, request: tuple) -> None:
-    """Where the microseconds of JsonLogger.access (ecs) go: each stage timed alone."""
-    resp, req, environ, request_time = request
-    collect = logger.collector.collect
-    schema_access = logger.schema.access
-    sink = logger._access_sink
-    facts = collect(resp, req, environ, request_time)
-    record = schema_access(facts)
-    line = encode_line(record)
-    stages = [  # name, function, arguments, writes a line
-        ("collect (AccessFactsCollector.collect)", collect, request, False),
-        (f"schema ({type(logger.schema).__name__}.access)", schema_access, (facts,), False),
-        ("encode (encode_line)", encode_line, (record,), False),
-        (f"write ({type(sink).__name__}.write)", sink.write, (line,), True),
-        ("whole JsonLogger.access", logger.access, request, True),
-    ]
-    n = args.n
-    written = 0
-    times: dict[str, list[float]] = {name: [] for name, _, _, _ in stages}
+def run_stages(args: argparse.Namespace, loggers: dict[str, JsonLogger], request: tuple) -> None:
+    """Where the microseconds of each logger's access() go: each stage timed alone, side by side.
+
+    ``render`` is what the logger turns a record into bytes with: ``encode_line`` for
+    JsonLogger, the processor chain (user processors, then ``encode_line``) for
+    StructlogLogger; ``encode_line`` alone is timed on the same record for comparison.
+    """
+    stage_names = ("collect", "schema", "render", "  of which encode_line", "write")
+    plans: dict[str, list[tuple[str, Callable[..., Any], tuple, bool]]] = {}
+    sizes: dict[str, int] = {}
+    for title, logger in loggers.items():
+        facts = logger.collector.collect(*request)
+        record = logger.schema.access(facts)
+        line = logger._render_access(record)  # runs the processors: ``record`` is what encode_line sees
+        sizes[title] = len(line)
+        plans[title] = [  # stage, function, arguments, writes a line
+            ("collect", logger.collector.collect, request, False),
+            ("schema", logger.schema.access, (facts,), False),
+            ("render", logger._render_access, (record,), False),
+            ("  of which encode_line", encode_line, (record,), False),
+            ("write", logger._access_sink.write, (line,), True),
+            ("whole access()", logger.access, request, True),
+        ]
+    times: dict[str, dict[str, list[float]]] = {title: {} for title in loggers}
+    written = dict.fromkeys(loggers, 0)
     for _ in range(max(3, args.rounds)):
-        for name, fn, fargs, writes in stages:
-            times[name].append(time_batch(fn, fargs, n))
-            written += n if writes else 0
-    check_and_truncate(sink.path, written, True)
+        for title, plan in plans.items():
+            for stage, fn, fargs, writes in plan:
+                times[title].setdefault(stage, []).append(time_batch(fn, fargs, args.n))
+                written[title] += args.n if writes else 0
+    for title, logger in loggers.items():
+        check_and_truncate(logger._access_sink.path, written[title], True)
+
     print()
-    print(f"stages of JsonLogger.access (ecs), median µs per call; line is {len(line)} bytes")
-    total = 0.0
-    for name, _, _, _ in stages:
-        value = median(times[name]) / 1000
-        if name.startswith("whole"):
-            print(f"  {'sum of stages':<40} {total:7.2f}")
-        else:
-            total += value
-        print(f"  {name:<40} {value:7.2f}")
+    print("stages of access(), median µs per call, each stage timed alone")
+    print(f"  {'stage':<26}" + "".join(f" {title:>20}" for title in loggers))
+    for stage in (*stage_names, "sum of stages", "whole access()"):
+        cells = []
+        for title in loggers:
+            if stage == "sum of stages":
+                value = sum(median(times[title][s]) for s in stage_names if not s.startswith(" "))
+            else:
+                value = median(times[title][stage])
+            cells.append(f" {value / 1000:20.2f}")
+        print(f"  {stage:<26}" + "".join(cells))
+    print(f"  {'line bytes':<26}" + "".join(f" {sizes[title]:20}" for title in loggers))
+    for title, logger in loggers.items():
+        print(f"  {title}: schema {type(logger.schema).__name__}, sink {type(logger._access_sink).__name__}")
 
 
 def run_schema_stages(args: argparse.Namespace, json_loggers: dict[str, JsonLogger], request: tuple) -> None:
@@ -327,7 +415,7 @@ def run_schema_stages(args: argparse.Namespace, json_loggers: dict[str, JsonLogg
         print(f"  {schema:<8} {median(build) / 1000:7.2f} {median(encode) / 1000:7.2f} {sizes[schema]:6}")
 
 
-def run_profile(args: argparse.Namespace, logger: JsonLogger, request: tuple) -> None:
+def run_profile(args: argparse.Namespace, title: str, logger: JsonLogger, request: tuple) -> None:
     n = args.n
     profiler = cProfile.Profile()
     access = logger.access
@@ -339,7 +427,7 @@ def run_profile(args: argparse.Namespace, logger: JsonLogger, request: tuple) ->
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(20)
     print()
-    print(f"cProfile of {n} JsonLogger.access (ecs) calls, by tottime (profiler overhead inflates small calls):")
+    print(f"cProfile of {n} {title} calls, by tottime (profiler overhead inflates small calls):")
     print(out.getvalue())
 
 
@@ -355,14 +443,17 @@ def rss_kib() -> int:
 
 
 def run_memory(args: argparse.Namespace, tmp: str) -> int:
-    """RSS while JsonLogger.access writes ``--records`` records to /dev/null; must be flat."""
+    """RSS while JsonLogger.access (or StructlogLogger's) writes ``--records`` records to /dev/null; must be flat."""
     total = args.records
-    logger = build_json_logger(None, os.devnull, os.path.join(tmp, "error.log"))
+    if args.logger == "structlog":
+        logger = build_structlog_logger(None, os.devnull, os.path.join(tmp, "error.log"))
+    else:
+        logger = build_json_logger(None, os.devnull, os.path.join(tmp, "error.log"))
     resp, req, environ, request_time = make_request(logger.cfg)
     checkpoints = sorted({0, *(int(total * f) for f in (0.1, 0.25, 0.5, 1.0))})
     access = logger.access
     failures_before = logger._access_sink.failures
-    print(f"JsonLogger.access ({logger.settings.schema}) x {total:,} to {os.devnull}")
+    print(f"{type(logger).__name__}.access ({logger.settings.schema}) x {total:,} to {os.devnull}")
     print("client address, request id and port differ on every record, so the lru caches fill to their bounds")
     print(f"{'records':>10} {'VmRSS KiB':>10} {'delta KiB':>10} {'s':>7}")
     start = time.monotonic()
@@ -411,9 +502,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", type=int, default=20_000, help="calls per contender per round (default 20000)")
     parser.add_argument("--rounds", type=int, default=7, help="rounds, contenders alternating (default 7)")
     parser.add_argument("--warmup", type=int, default=2_000, help="calls per contender before timing")
-    parser.add_argument("--profile", action="store_true", help="also cProfile JsonLogger.access (ecs)")
+    parser.add_argument("--profile", action="store_true", help="also cProfile JsonLogger and StructlogLogger (ecs)")
     parser.add_argument("--memory", action="store_true", help="RSS over --records calls instead of timings")
     parser.add_argument("--records", type=int, default=1_000_000, help="records in --memory mode (default 1M)")
+    parser.add_argument(
+        "--logger", choices=("json", "structlog"), default="json", help="logger of --memory mode (default json)"
+    )
     parser.add_argument("--flat-kib", type=int, default=1024, help="RSS growth tolerated in --memory mode")
     parser.add_argument("--max-seconds", type=float, default=600, help="stop rounds after this long")
     args = parser.parse_args(argv)
