@@ -1,24 +1,27 @@
-"""How a record reaches a network sink without a request ever waiting for the network.
+"""How a record reaches a collector without a request ever waiting for the network.
 
 One :class:`DeliveryEngine` per network sink per process. ``submit()`` runs on the
 request path: it appends the framed record to a bounded queue (records *and*
 bytes) and returns; when the queue is full the record is dropped and counted,
 never waited for. A sender thread, started lazily by the first ``submit()`` in
-each process, batches the queue onto a socket, reconnects with exponential
-backoff and jitter, and reports trouble on the *local* error stream at most once
-per report interval. At exit it flushes within the time gunicorn allows.
+each process, hands batches to a :class:`~gunicorn_loggers.transports.Transport`
+(a socket, HTTP, Fluentd forward), reconnects with exponential backoff and jitter
+(waiting at least as long as a collector's ``Retry-After``), and reports trouble
+on the *local* error stream at most once per report interval. At exit it flushes
+within the time gunicorn allows.
 
 Accounting is exact: ``delivered + dropped == produced`` once the queue is empty,
-and ``delivered + dropped + pending == produced`` at every moment. *Delivered*
-means the kernel accepted the bytes on an open connection: without an
-application-level acknowledgement (which syslog and NDJSON do not have) that is
-the last point a sender can know about.
+and ``delivered + dropped + pending == produced`` at every moment. What
+*delivered* means is the transport's to say: the kernel took the bytes (syslog,
+NDJSON over a socket), the collector answered 2xx and listed no failure for the
+record (HTTP), or acknowledged the chunk (Fluentd forward). *Dropped* is split by
+cause: buffer full, oversize, rejected by the collector, left at exit.
 
 Fork and gevent: gunicorn builds the logger in the master and forks workers from
 it; threads do not survive ``fork``. ``os.register_at_fork`` gives each child an
-empty queue, zero counters and no socket, and ``submit()`` starts a sender in any
-process whose pid differs from the one that started it. The sender is always a
-real OS thread with real locks and a real socket, even after gevent has
+empty queue, zero counters and no connection, and ``submit()`` starts a sender in
+any process whose pid differs from the one that started it. The sender is always
+a real OS thread with real locks and real sockets, even after gevent has
 monkey-patched the worker: it then never competes with request greenlets for the
 hub, and a blocking ``send`` stalls only the sender.
 """
@@ -27,153 +30,28 @@ from __future__ import annotations
 
 import atexit
 import collections
-import encodings.idna  # noqa: F401  getaddrinfo needs it; importing it first in the sender thread can fail
-import errno
 import os
 import random
-import select
-import socket
-import sys
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
 
-SCHEMES = ("tcp", "udp", "unix")
+from .transports import Outcome, Transport, describe_error
+from .transports._unpatched import allocate_lock as _allocate_lock
+from .transports._unpatched import start_new_thread as _start_new_thread
+from .transports.socket import SCHEMES, SOCKET_TIMEOUT, Endpoint, SocketTransport, open_connection, parse_endpoint
 
-#: How long one connect or one ``send`` may take before the connection counts as failed.
-SOCKET_TIMEOUT = 5.0
 #: Reconnect delays: first, growth factor and ceiling (seconds); each is jittered to 50-100 %.
 BACKOFF_FIRST, BACKOFF_FACTOR, BACKOFF_MAX = 0.1, 2.0, 5.0
-#: Most a stream batch holds (records, bytes); batching is what makes the sender cheap under load.
-BATCH_RECORDS, BATCH_BYTES = 512, 256 * 1024
+#: The longest ``Retry-After`` honoured; a collector asking for more gets retried after this.
+RETRY_AFTER_MAX = 60.0
 #: After a record wakes an idle sender, it waits this long for more before sending: under load
 #: one ``send`` then carries tens of records instead of one, and the sender thread takes the GIL
 #: from request threads a few hundred times a second instead of once per request.
 LINGER = 0.005
 #: A connection whose ``send`` has not returned for this long is reported as not delivering.
 STALL_AFTER = 1.0
-
-
-def _original(module: str, name: str) -> Any:
-    """The unpatched object even when gevent has monkey-patched ``module``."""
-    if "gevent.monkey" in sys.modules:
-        from gevent import monkey
-
-        return monkey.get_original(module, name)
-    return getattr(__import__(module), name)
-
-
-_allocate_lock = _original("_thread", "allocate_lock")
-_start_new_thread = _original("_thread", "start_new_thread")
-_socket_class = _original("socket", "socket")
-_getaddrinfo = _original("socket", "getaddrinfo")
-_poll = _original("select", "poll")
-
-
-# -- where to send ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """A parsed ``tcp://HOST:PORT``, ``udp://HOST:PORT`` or ``unix:///PATH[#dgram|#stream]``."""
-
-    scheme: str
-    host: str = ""
-    port: int = 0
-    path: str = ""
-    #: ``SOCK_STREAM`` or ``SOCK_DGRAM``; ``None`` for a unix socket of either kind (datagram tried first).
-    socktype: int | None = socket.SOCK_STREAM
-
-    def __str__(self) -> str:
-        if self.scheme == "unix":
-            suffix = {socket.SOCK_DGRAM: "#dgram", socket.SOCK_STREAM: "#stream"}.get(self.socktype, "")
-            return f"unix://{self.path}{suffix}"
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{host}:{self.port}"
-
-
-def parse_endpoint(url: str, default_port: int | None = None) -> Endpoint:
-    """Parse an address; raise ``ValueError`` with a message a user can act on."""
-    text = url.strip()
-    scheme, sep, rest = text.partition("://")
-    scheme = scheme.lower()
-    if not sep or scheme not in SCHEMES:
-        raise ValueError(f"{url!r} does not start with tcp://, udp:// or unix://")
-    if scheme == "unix":
-        path, _, kind = rest.partition("#")
-        socktypes = {"": None, "dgram": socket.SOCK_DGRAM, "stream": socket.SOCK_STREAM}
-        if not path or kind not in socktypes:
-            raise ValueError(f"{url!r} is not unix:///PATH, unix:///PATH#dgram or unix:///PATH#stream")
-        return Endpoint("unix", path=unquote(path), socktype=socktypes[kind])
-    if rest.startswith("["):
-        host, _, after = rest[1:].partition("]")
-        port_text = after[1:] if after.startswith(":") else after
-    else:
-        host, _, port_text = rest.rpartition(":") if ":" in rest else (rest, "", "")
-    host = host.strip().rstrip("/") or "localhost"
-    port_text = port_text.rstrip("/")
-    if not port_text:
-        if default_port is None:
-            raise ValueError(f"{url!r} has no port ({scheme}://HOST:PORT)")
-        port = default_port
-    elif port_text.isdigit() and 0 < int(port_text) < 65536:
-        port = int(port_text)
-    else:
-        raise ValueError(f"{url!r}: {port_text!r} is not a port number")
-    socktype = socket.SOCK_STREAM if scheme == "tcp" else socket.SOCK_DGRAM
-    return Endpoint(scheme, host=host.lower(), port=port, socktype=socktype)
-
-
-def open_connection(endpoint: Endpoint, timeout: float) -> tuple[socket.socket, bool]:
-    """A connected socket and whether it is a stream; raises ``OSError``."""
-    if endpoint.scheme == "unix":
-        kinds = [endpoint.socktype] if endpoint.socktype is not None else [socket.SOCK_DGRAM, socket.SOCK_STREAM]
-        error: OSError | None = None
-        for kind in kinds:
-            sock = _socket_class(socket.AF_UNIX, kind)
-            try:
-                sock.settimeout(timeout)
-                sock.connect(endpoint.path)
-                return sock, kind == socket.SOCK_STREAM
-            except OSError as exc:
-                sock.close()
-                error = exc
-        assert error is not None
-        raise error
-    error = None
-    for family, kind, proto, _, address in _getaddrinfo(endpoint.host, endpoint.port, 0, endpoint.socktype):
-        sock = _socket_class(family, kind, proto)
-        try:
-            sock.settimeout(timeout)
-            sock.connect(address)
-            if kind == socket.SOCK_STREAM:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            return sock, kind == socket.SOCK_STREAM
-        except OSError as exc:
-            sock.close()
-            error = exc
-    raise error or OSError(f"no address for {endpoint}")
-
-
-def _peer_has_closed(sock: socket.socket) -> bool:
-    """Log receivers never talk back: a readable stream socket means EOF or a reset."""
-    poller = _poll()
-    poller.register(sock.fileno(), select.POLLIN)
-    if not poller.poll(0):
-        return False
-    try:
-        data = sock.recv(1, socket.MSG_PEEK)  # readable, so this returns at once
-    except OSError:
-        return True
-    return data == b""
-
-
-def describe_error(exc: BaseException) -> str:
-    text = os.strerror(exc.errno) if isinstance(exc, OSError) and exc.errno and not exc.strerror else str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 # -- the engine ---------------------------------------------------------------------------------
@@ -205,18 +83,20 @@ _ENGINES: weakref.WeakSet[DeliveryEngine] = weakref.WeakSet()
 
 
 class DeliveryEngine:
-    """A bounded queue of frames and the thread that sends them to one endpoint.
+    """A bounded queue of frames and the thread that hands them to one transport.
 
-    ``max_records`` / ``max_bytes`` bound everything not yet delivered, including
-    the batch being sent. ``report`` receives the delivery reports (the network
-    loggers write them to the local error log). ``flush_timeout`` bounds the flush
-    at exit; when the endpoint cannot be reached at that point, the engine makes
-    one immediate attempt and then counts the rest as dropped instead of waiting.
+    ``transport`` is a :class:`~gunicorn_loggers.transports.Transport`, or an
+    :class:`Endpoint` for a socket. ``max_records`` / ``max_bytes`` bound
+    everything not yet delivered, including the batch being sent. ``report``
+    receives the delivery reports (the network loggers write them to the local
+    error log). ``flush_timeout`` bounds the flush at exit; when the collector
+    cannot be reached at that point, the engine makes one immediate attempt and
+    then counts the rest as dropped instead of waiting.
     """
 
     def __init__(
         self,
-        endpoint: Endpoint,
+        transport: Transport | Endpoint,
         *,
         max_records: int = 10_000,
         max_bytes: int = 8 * 1024 * 1024,
@@ -225,18 +105,21 @@ class DeliveryEngine:
         flush_timeout: float = 10.0,
         name: str = "",
     ) -> None:
-        self.endpoint = endpoint
+        if isinstance(transport, Endpoint):
+            transport = SocketTransport(transport)
+        self.transport: Transport = transport
+        self.endpoint: Endpoint | None = getattr(transport, "endpoint", None)
         self.max_records = max_records
         self.max_bytes = max_bytes
         self.report = report
         self.report_interval = report_interval
         self.flush_timeout = flush_timeout
-        self.name = name or str(endpoint)
+        self.name = name or transport.name
         self._reset()
         _ENGINES.add(self)
 
     def _reset(self) -> None:
-        """Fresh state for this process: the parent's queue, counters and socket are the parent's."""
+        """Fresh state for this process: the parent's queue, counters and connection are the parent's."""
         self._mutex = _allocate_lock()
         self._wakeup = _Wakeup()
         self._finished = _allocate_lock()
@@ -247,14 +130,14 @@ class DeliveryEngine:
         self.delivered = 0
         self.dropped_full = 0
         self.dropped_oversize = 0
+        self.dropped_rejected = 0
         self.dropped_at_exit = 0
         self._pid = 0
         self._closing = False
         self._closed = False
         self._idle = False
         # sender-only state
-        self._sock: socket.socket | None = None
-        self._stream = True
+        self.transport.close()  # in a child: only our copy of the parent's descriptor
         self._batch: list[bytes] = []
         self._attempts = 0
         self._next_attempt = 0.0
@@ -264,7 +147,9 @@ class DeliveryEngine:
         self._last_error: str | None = None
         self._send_started: float | None = None
         self._connected = False
+        self._rejecting = False
         self._events: list[tuple[int, str]] = []
+        self._rejections: dict[str, int] = {}
         self._last_report = -1e9
         self._reported_drops = 0
         self._deadline = 0.0
@@ -299,13 +184,13 @@ class DeliveryEngine:
 
     @property
     def delivering(self) -> bool:
-        """Connected, and the last send neither failed nor has been stuck for long."""
+        """Connected, the collector took the last batch, and no send has been stuck for long."""
         started = self._send_started
-        return self._connected and (started is None or time.monotonic() - started < STALL_AFTER)
+        return self._connected and not self._rejecting and (started is None or time.monotonic() - started < STALL_AFTER)
 
     @property
     def dropped(self) -> int:
-        return self.dropped_full + self.dropped_oversize + self.dropped_at_exit
+        return self.dropped_full + self.dropped_oversize + self.dropped_rejected + self.dropped_at_exit
 
     def stats(self) -> dict[str, Any]:
         with self._mutex:
@@ -313,9 +198,10 @@ class DeliveryEngine:
                 "endpoint": self.name,
                 "produced": self.produced,
                 "delivered": self.delivered,
-                "dropped": self.dropped_full + self.dropped_oversize + self.dropped_at_exit,
+                "dropped": self.dropped,
                 "dropped_buffer_full": self.dropped_full,
                 "dropped_oversize": self.dropped_oversize,
+                "dropped_rejected": self.dropped_rejected,
                 "dropped_at_exit": self.dropped_at_exit,
                 "pending": self._pending_records,
                 "pending_bytes": self._pending_bytes,
@@ -351,11 +237,13 @@ class DeliveryEngine:
             running = self._pid == os.getpid()
         timeout = self.flush_timeout if timeout is None else timeout
         self._deadline = time.monotonic() + timeout
+        finished = not running
         if running:
             self._wakeup.set()
             if self._finished.acquire(True, max(0.0, timeout)):
                 self._finished.release()
-        if self._events:
+                finished = True
+        if self._events or self._rejections:
             self._report_if_due(force=True)  # what the rate limit held back, before the totals
         with self._mutex:
             self._closed = True
@@ -368,9 +256,8 @@ class DeliveryEngine:
             level = 30 if stats["dropped"] else 20
             why = f"; last error: {self._last_error}" if stats["dropped"] and self._last_error else ""
             self._emit(level, f"gunicorn-loggers: {self.name} {when}: {self._summary(stats)}{why}", stats)
-        sock, self._sock = self._sock, None
-        if sock is not None and not running:
-            sock.close()
+        if finished:  # a sender still stuck in a send closes the transport itself when it returns
+            self.transport.close()
 
     # -- the sender ----------------------------------------------------------------------------
 
@@ -380,9 +267,7 @@ class DeliveryEngine:
         except BaseException as exc:  # a bug here must not pass silently
             self._emit(40, f"gunicorn-loggers: sender for {self.name} stopped: {describe_error(exc)}", self.stats())
         finally:
-            if self._sock is not None:
-                self._sock.close()
-                self._sock = None
+            self.transport.close()
             self._connected = False
             self._finished.release()
 
@@ -407,7 +292,7 @@ class DeliveryEngine:
                 continue
             if self._closing and time.monotonic() >= self._deadline:
                 return
-            if self._sock is None and not self._connect():
+            if not self._connected and not self._connect():
                 if self._closing:
                     return  # nobody to flush to: the rest is counted as dropped at exit
                 continue
@@ -417,11 +302,17 @@ class DeliveryEngine:
         """Move frames from the queue into the batch; caller holds the mutex."""
         queue, batch = self._queue, self._batch
         size = 0
-        limit = BATCH_RECORDS if self._stream else 64
-        while queue and len(batch) < limit and (not batch or size + len(queue[0]) <= BATCH_BYTES):
+        limit, byte_limit = self.transport.batch_records, self.transport.batch_bytes
+        while queue and len(batch) < limit and (not batch or size + len(queue[0]) <= byte_limit):
             frame = queue.popleft()
             size += len(frame)
             batch.append(frame)
+
+    def _timeout(self) -> float | None:
+        """The transport's own timeouts, or what is left of the flush deadline when closing."""
+        if not self._closing:
+            return None
+        return max(0.05, min(SOCKET_TIMEOUT, self._deadline - time.monotonic()))
 
     def _connect(self) -> bool:
         now = time.monotonic()
@@ -431,10 +322,7 @@ class DeliveryEngine:
             return False
         self._retry_now = False
         try:
-            timeout = SOCKET_TIMEOUT
-            if self._closing:
-                timeout = max(0.05, min(timeout, self._deadline - time.monotonic()))
-            self._sock, self._stream = open_connection(self.endpoint, timeout)
+            self.transport.connect(self._timeout() or SOCKET_TIMEOUT)
         except Exception as exc:  # OSError, and name resolution failing in its own ways
             self._failed(f"cannot connect: {describe_error(exc)}")
             return False
@@ -448,98 +336,71 @@ class DeliveryEngine:
         self._down_reported = False
         return True
 
-    def _failed(self, why: str) -> None:
+    def _failed(self, why: str, retry_after: float | None = None) -> None:
         """The connection is gone: close it, schedule the next attempt, tell the local log once per outage."""
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
+        self.transport.close()
         self._connected = False
         self._send_started = None
         self._last_error = why
         delay = min(BACKOFF_MAX, BACKOFF_FIRST * BACKOFF_FACTOR**self._attempts)
         self._attempts = min(self._attempts + 1, 32)
-        self._next_attempt = time.monotonic() + delay * random.uniform(0.5, 1.0)
+        delay *= random.uniform(0.5, 1.0)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, RETRY_AFTER_MAX))
+        self._next_attempt = time.monotonic() + delay
         if self._down_since is None:
             self._down_since = time.monotonic()
         if not self._down_reported:
             self._down_reported = True
+            wait = f"; the collector asked to wait {retry_after:g} s" if retry_after else ""
             self._event(
                 30,
                 f"{why}; keeping up to {self.max_records} records / {self.max_bytes} bytes "
-                f"and retrying with backoff up to {BACKOFF_MAX:g} s",
+                f"and retrying with backoff up to {BACKOFF_MAX:g} s{wait}",
             )
 
     def _send_batch(self) -> None:
-        sock = self._sock
-        assert sock is not None
         batch = self._batch
-        if self._closing:
-            sock.settimeout(max(0.05, min(SOCKET_TIMEOUT, self._deadline - time.monotonic())))
-        if not self._stream:
-            self._send_datagrams(sock, batch)
-            return
-        if _peer_has_closed(sock):
-            self._failed("the receiver closed the connection")
-            return
-        data = b"".join(batch)
-        view = memoryview(data)
-        sent = 0
         self._send_started = time.monotonic()
         try:
-            while sent < len(data):
-                sent += sock.send(view[sent:])
-        except OSError as exc:
-            self._mark_delivered(self._whole_frames(batch, sent))
-            self._failed(f"sending failed: {describe_error(exc)}")
-            return
+            outcome = self.transport.send(batch, self._timeout())
+        except Exception as exc:  # a transport must not raise; if it does, the batch is kept
+            outcome = Outcome(retry=batch, error=f"sending failed: {describe_error(exc)}")
         finally:
             self._send_started = None
-        self._mark_delivered(len(batch))
+        self._settle(batch, outcome)
+        if outcome.error is not None:
+            self._failed(outcome.error, outcome.retry_after)
 
-    def _send_datagrams(self, sock: socket.socket, batch: list[bytes]) -> None:
-        done = 0
-        try:
-            while done < len(batch):
-                frame = batch[done]
-                try:
-                    sock.send(frame)
-                except OSError as exc:
-                    if exc.errno != errno.EMSGSIZE:
-                        raise
-                    with self._mutex:  # the kernel refused this size: no retry can help
-                        if not self._closed:
-                            self.dropped_oversize += 1
-                            self._pending_records -= 1
-                            self._pending_bytes -= len(frame)
-                    del batch[done]
-                    continue
-                done += 1
-        except OSError as exc:
-            self._mark_delivered(done)
-            self._failed(f"sending failed: {describe_error(exc)}")
-            return
-        self._mark_delivered(done)
+    def _settle(self, batch: list[bytes], outcome: Outcome) -> None:
+        """Count what the transport did with ``batch``; what it hands back becomes the next batch.
 
-    @staticmethod
-    def _whole_frames(batch: list[bytes], sent: int) -> int:
-        count = 0
-        for frame in batch:
-            if sent < len(frame):
-                break
-            sent -= len(frame)
-            count += 1
-        return count
-
-    def _mark_delivered(self, count: int) -> None:
-        if not count:
-            return
-        size = sum(len(frame) for frame in self._batch[:count])
+        Whatever the transport says, the numbers add up: frames neither delivered,
+        oversize nor handed back are counted as rejected.
+        """
+        retry = outcome.retry
+        done = len(batch) - len(retry)
+        if done < 0 or outcome.delivered < 0 or outcome.oversize < 0:
+            raise RuntimeError(f"{type(self.transport).__name__} returned an impossible outcome")
+        size = sum(map(len, batch)) - sum(map(len, retry))
+        delivered = min(outcome.delivered, done)
+        oversize = min(outcome.oversize, done - delivered)
+        rejected = done - delivered - oversize
         with self._mutex:
             if not self._closed:  # after close() these were already counted as dropped
-                self.delivered += count
-                self._pending_records -= count
+                self.delivered += delivered
+                self.dropped_oversize += oversize
+                self.dropped_rejected += rejected
+                self._pending_records -= done
                 self._pending_bytes -= size
-            del self._batch[:count]
+            self._batch = list(retry) if retry is not batch else batch
+        if rejected:
+            note = outcome.note or "refused by the collector"
+            self._rejections[note] = self._rejections.get(note, 0) + rejected
+        if delivered:
+            self._rejecting = False
+        elif rejected:
+            self._rejecting = True
 
     # -- reports -------------------------------------------------------------------------------
 
@@ -562,10 +423,12 @@ class DeliveryEngine:
             return
         parts = [text for _, text in self._events]
         level = max([level for level, _ in self._events] or [30])
+        rejections, self._rejections = self._rejections, {}
+        parts += [f"the collector rejected {count} records: {note}" for note, count in rejections.items()]
         if new_drops:
             level = max(level, 30)
             since = "so far" if self._last_report < 0 else f"in the last {now - self._last_report:.1f} s"
-            parts.append(f"{new_drops} records dropped {since} (buffer full or oversize)")
+            parts.append(f"{new_drops} records dropped {since} (buffer full, oversize or rejected)")
         self._events = []
         self._reported_drops = dropped
         self._last_report = now
@@ -601,3 +464,15 @@ def _flush_at_exit() -> None:
 
 os.register_at_fork(after_in_child=_reset_after_fork)
 atexit.register(_flush_at_exit)
+
+__all__ = [
+    "SCHEMES",
+    "DeliveryEngine",
+    "Endpoint",
+    "Outcome",
+    "Reporter",
+    "Transport",
+    "describe_error",
+    "open_connection",
+    "parse_endpoint",
+]

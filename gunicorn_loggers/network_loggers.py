@@ -203,7 +203,7 @@ class SocketLogger(NetworkLogger):
         return endpoint
 
     def framer(self, log_name: str) -> Any:
-        if self.engine.endpoint.socktype == SOCK_DGRAM:
+        if self.engine.endpoint is not None and self.engine.endpoint.socktype == SOCK_DGRAM:
             return NdjsonDatagramFramer(self.network.max_datagram)
         return NdjsonStreamFramer()
 
@@ -233,7 +233,7 @@ class SyslogLogger(NetworkLogger):
         return endpoint
 
     def framer(self, log_name: str) -> Any:
-        if self.engine.endpoint.socktype == SOCK_DGRAM:
+        if self.engine.endpoint is not None and self.engine.endpoint.socktype == SOCK_DGRAM:
             transport = "datagram"
         else:
             transport = self.network.syslog_framing
