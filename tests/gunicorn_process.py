@@ -17,6 +17,12 @@ REPO = Path(__file__).resolve().parent.parent
 LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def read_json_lines(path: Path) -> list[dict]:
     """Every line of ``path`` parsed strictly; a line that is not one JSON object fails the test."""
     if not path.exists():
@@ -41,13 +47,17 @@ class Gunicorn:
         access_log: bool = True,
         error_log: bool = True,
         workers: int = 1,
+        quiet: bool = False,
     ) -> None:
+        """``quiet``: gunicorn will not log "Listening at" (log level above info), so pick the port here."""
         self.tmp_path = tmp_path
         self.access_path = tmp_path / "access.log"
         self.error_path = tmp_path / "error.log"
         self.stdout_path = tmp_path / "stdout.log"
         self.stderr_path = tmp_path / "stderr.log"
-        command = [sys.executable, "-m", "gunicorn", "--bind", "127.0.0.1:0", "--no-control-socket", "-w", str(workers)]
+        self.port = free_port() if quiet else None
+        bind = f"127.0.0.1:{self.port or 0}"
+        command = [sys.executable, "-m", "gunicorn", "--bind", bind, "--no-control-socket", "-w", str(workers)]
         if logger_class:
             command += ["--logger-class", logger_class]
         if access_log:
@@ -60,7 +70,6 @@ class Gunicorn:
         self.env.update(env or {})
         self.env["PYTHONPATH"] = str(REPO)
         self.proc: subprocess.Popen | None = None
-        self.port: int | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -74,6 +83,9 @@ class Gunicorn:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"gunicorn exited with {self.proc.returncode}: {self.all_output()}")
+            if self.port is not None:
+                self._wait_accepting(deadline)
+                return self
             match = LISTENING.search(self.all_output())
             if match and "Booting worker" in self.all_output():
                 self.port = int(match.group(1))

@@ -158,3 +158,21 @@ def test_conf_json_file_writes_files(tmp_path):
         assert records[0]["url"]["path"] == "/log"
         server.wait_for(lambda: any(r["log"]["logger"] == "tests.app" for r in server.error_records()))
     assert server.stdout_path.read_text() == ""
+
+
+def test_log_level_applies_to_gunicorn_and_app_records(gunicorn):
+    server = gunicorn("--log-level", "warning", quiet=True)
+    server.request("/log")
+    server.request("/raise")
+    server.wait_for(lambda: any("error" in r for r in server.error_records()))
+    records = server.error_records()
+    assert not any(r["message"].startswith("Booting worker") for r in records)  # info: filtered
+    assert [r["message"] for r in records if r["log"]["logger"] == "tests.app"] == ["app says hello"]
+    assert all(r["log.level"] in ("warning", "error", "critical") for r in records)
+
+
+def test_debug_level_shows_gunicorn_debug_records(gunicorn):
+    server = gunicorn("--log-level", "debug")
+    server.request("/")
+    server.wait_for_access(1)
+    assert any(r["log.level"] == "debug" for r in server.error_records())
