@@ -60,6 +60,7 @@ OPTIONS: dict[str, str] = {
     "REDACT_QUERY": "comma-separated query parameters whose values are never logged",
     "GCP_PROJECT": "Google Cloud project id for logging.googleapis.com/trace",
     "APP_LOGS": "send the application's own logging records to the error log: on | off",
+    "ACCESS_FLUSH_INTERVAL": "seconds the access log may wait in memory before it is written (0: write each record)",
     "PROCESSORS": "StructlogLogger: comma-separated dotted paths of structlog processors run on every record",
     "RENDERER": "StructlogLogger: auto | json | console (auto: console on a terminal)",
 }
@@ -88,6 +89,7 @@ class Settings:
     redact_query: frozenset[str] = frozenset(DEFAULT_REDACT_QUERY)
     gcp_project: str | None = None
     app_logs: bool = True
+    access_flush_interval: float = 0.0
     processors: tuple[str, ...] = ()
     renderer: str = "auto"
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
@@ -146,6 +148,19 @@ def _boolean(env: Mapping[str, str], option: str, default: bool) -> bool:
         return _BOOLEANS[raw.strip().lower()]
     except KeyError:
         raise ConfigError(f"{PREFIX}{option}={raw!r} is not one of: on, off") from None
+
+
+def _seconds(env: Mapping[str, str], option: str, default: float, low: float, high: float) -> float:
+    raw = env.get(PREFIX + option)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw.strip().removesuffix("s"))
+    except ValueError:
+        value = float("nan")
+    if not low <= value <= high:
+        raise ConfigError(f"{PREFIX}{option}={raw!r} is not a number of seconds from {low:g} to {high:g}")
+    return value
 
 
 def _text(env: Mapping[str, str], option: str, default: str | None = None) -> str | None:
@@ -222,6 +237,7 @@ def load_settings(
         redact_query=frozenset(_name_list(env, "REDACT_QUERY", DEFAULT_REDACT_QUERY)),
         gcp_project=_text(env, "GCP_PROJECT") or (env.get("GOOGLE_CLOUD_PROJECT") or "").strip() or None,
         app_logs=_boolean(env, "APP_LOGS", True),
+        access_flush_interval=_seconds(env, "ACCESS_FLUSH_INTERVAL", 0.0, 0.0, 60.0),
         processors=_dotted_paths(env, "PROCESSORS"),
         renderer=_choice(env, "RENDERER", RENDERERS, "auto"),
         trusted_proxies=trusted_proxies,

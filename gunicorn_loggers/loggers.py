@@ -31,6 +31,7 @@ from .record_builder import builder_for
 from .request_facts import AccessFactsCollector
 from .schemas import Schema, build_schema
 from .sinks import LoggerSink, Sink, StreamSink
+from .sinks.buffered import BufferedSink
 from .sinks.stream import open_sink
 from .structlog_chain import Chain, ConsoleView, StructlogFormatter, configure_structlog, load_processors
 
@@ -108,6 +109,8 @@ class JsonLogger(Statsd):
         if output is None:
             return
         sink = self.make_sink(output, stream if stream is not None else sys.stderr)
+        if log is self.access_log and self.settings.access_flush_interval > 0 and hasattr(sink, "fd"):
+            sink = BufferedSink(sink, self.settings.access_flush_interval)
         handler = SinkHandler(sink, self.make_formatter(sink))
         handler._gunicorn = True
         log.addHandler(handler)
