@@ -7,5 +7,6 @@ python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
 if [ -f tests/install_receivers.sh ]; then bash tests/install_receivers.sh; fi
+bash tests/install_syslog_ng.sh
 .venv/bin/ruff check .
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

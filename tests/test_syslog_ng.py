@@ -1,0 +1,159 @@
+"""SyslogLogger against a real syslog-ng: its syslog() source takes only octet-counted TCP frames."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.gunicorn_process import REPO
+from tests.receivers import NetworkGunicorn, free_port
+
+ROOT = REPO / ".receivers" / "syslog-ng"
+BINARY = ROOT / "usr" / "sbin" / "syslog-ng"
+
+CONF = """\
+@version: 3.38
+options {{ keep-hostname(yes); log-msg-size(65536); stats-freq(0); }};
+source s_net {{
+  syslog(ip("127.0.0.1") port({port}) transport("udp") flags(syslog-protocol));
+  syslog(ip("127.0.0.1") port({port}) transport("tcp") flags(syslog-protocol));
+}};
+parser p_json {{ json-parser(prefix(".json.")); }};
+destination d_file {{ file("{received}" template("$(format-json --scope rfc5424 --key ISODATE)\\n")); }};
+log {{ source(s_net); parser(p_json); destination(d_file); }};
+"""
+
+
+class SyslogNg:
+    """syslog-ng in the foreground on a free loopback port (UDP and TCP), stopped by PID."""
+
+    def __init__(self, workdir: Path) -> None:
+        if not BINARY.exists():
+            pytest.fail(f"syslog-ng is not unpacked at {ROOT}: run tests/install_syslog_ng.sh (tests/run.sh does)")
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port((socket.SOCK_STREAM, socket.SOCK_DGRAM))
+        self.received_path = workdir / "received.json"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 15.0) -> SyslogNg:
+        conf = self.workdir / "syslog-ng.conf"
+        conf.write_text(CONF.format(port=self.port, received=self.received_path))
+        self._out = (self.workdir / "syslog-ng.out").open("wb")
+        env = {**os.environ, "LD_LIBRARY_PATH": str(ROOT / "usr" / "lib" / "syslog-ng")}
+        command = [
+            str(BINARY), "-F", "--no-caps", "--module-path", str(ROOT / "usr" / "lib" / "syslog-ng" / "3.38"),
+            "-f", str(conf), "-p", str(self.workdir / "pid"), "-R", str(self.workdir / "persist"),
+            "-c", str(self.workdir / "ctl"),
+        ]  # fmt: skip
+        self.proc = subprocess.Popen([*command, "-e"], env=env, stdout=self._out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"syslog-ng exited: {(self.workdir / 'syslog-ng.out').read_text()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise AssertionError(f"syslog-ng did not listen on {self.port} in {timeout} s")
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        self._out.close()
+        self.proc = None
+
+    def received(self) -> list[dict]:
+        """Each message: syslog-ng's header fields, and our JSON record parsed strictly from MESSAGE."""
+        if not self.received_path.exists():
+            return []
+        messages = []
+        for line in self.received_path.read_text().splitlines():
+            message = json.loads(line)
+            message["record"] = json.loads(message["MESSAGE"])
+            messages.append(message)
+        return messages
+
+    def text(self, pid: int | None = None) -> str:
+        return "\n".join(
+            m["record"].get("message", "")
+            for m in self.received()
+            if pid is None or m["record"].get("process", {}).get("pid") == pid
+        )
+
+
+@pytest.fixture
+def syslog_ng(tmp_path):
+    daemon = SyslogNg(tmp_path / "syslog-ng").start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+@pytest.mark.parametrize("protocol", ["tcp", "udp"])
+def test_syslog_ng_parses_every_record(tmp_path, syslog_ng, protocol):
+    server = NetworkGunicorn(
+        tmp_path,
+        "--log-syslog-to", f"{protocol}://127.0.0.1:{syslog_ng.port}",
+        "--log-syslog-prefix", "shop", "--log-syslog-facility", "local3",
+        receiver=syslog_ng, logger_class="gunicorn_loggers.SyslogLogger", access_log=False,
+    )  # fmt: skip
+    with server:
+        for n in range(30):
+            server.request(f"/item/{n}?token=secret")
+        server.request("/status/503")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(access(syslog_ng)) < 31:
+            time.sleep(0.1)
+    messages = access(syslog_ng)
+    assert sorted(m["record"]["url"]["path"] for m in messages) == sorted(
+        [f"/item/{n}" for n in range(30)] + ["/status/503"]
+    )
+    for message in messages:
+        assert message["PROGRAM"] == "shop"
+        assert message["MSGID"] == "access"
+        assert message["FACILITY"] == "local3"
+        assert message["PID"] == str(message["record"]["process"]["pid"])
+        assert "secret" not in message["MESSAGE"]
+    severities = {m["record"]["http"]["response"]["status_code"]: m["PRIORITY"] for m in messages}
+    assert severities[200] == "info" and severities[503] == "err"
+    errors = [m for m in syslog_ng.received() if m["MSGID"] == "error"]
+    assert any(m["record"]["message"].startswith("Booting worker") for m in errors)
+
+
+def access(daemon: SyslogNg) -> list[dict]:
+    return [m for m in daemon.received() if m["MSGID"] == "access" and "__ready__" not in m["MESSAGE"]]
+
+
+def test_lf_framing_is_what_syslog_ng_drops(tmp_path, syslog_ng):
+    """Why octet-counting is the default: syslog-ng's syslog() source refuses LF-framed TCP."""
+    server = NetworkGunicorn(
+        tmp_path,
+        "--log-syslog-to", f"tcp://127.0.0.1:{syslog_ng.port}",
+        receiver=None, logger_class="gunicorn_loggers.SyslogLogger", access_log=False, quiet=True,
+        env={"GUNICORN_LOGGERS_SYSLOG_FRAMING": "lf"},
+    )  # fmt: skip
+    with server:
+        for n in range(5):
+            server.request(f"/lf/{n}")
+        time.sleep(1.0)
+    assert [m for m in syslog_ng.received() if "/lf/" in m["MESSAGE"]] == []
+    syslog_ng.stop()
+    assert "Invalid frame header" in (syslog_ng.workdir / "syslog-ng.out").read_text()  # it arrived, and was refused
