@@ -11,7 +11,7 @@ from .formatter import JsonFormatter
 from .handlers import GunicornErrorLogHandler
 from .logconfig import app_logconfig
 from .loggers import JsonLogger, StructlogLogger
-from .network_loggers import SocketLogger, SyslogLogger
+from .network_loggers import FluentLogger, HttpLogger, OtlpLogger, SocketLogger, SyslogLogger
 from .request_context import current_request, with_request_context, wrap_worker_app
 from .structlog_chain import configure_structlog, structlog_processors
 
@@ -19,9 +19,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConfigError",
+    "FluentLogger",
     "GunicornErrorLogHandler",
+    "HttpLogger",
     "JsonFormatter",
     "JsonLogger",
+    "OtlpLogger",
     "Settings",
     "SocketLogger",
     "StructlogLogger",

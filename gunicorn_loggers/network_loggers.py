@@ -1,8 +1,12 @@
-"""Logger classes that send every record over the network: ``SocketLogger`` and ``SyslogLogger``.
+"""Logger classes that send every record over the network.
 
-Both are :class:`~gunicorn_loggers.loggers.JsonLogger` with a different sink: the
-access log and the error log (with the app's records) go through one
-:class:`~gunicorn_loggers.delivery.DeliveryEngine` per process. What stays local:
+``SocketLogger`` (NDJSON over tcp, udp, unix), ``SyslogLogger`` (RFC 5424),
+``HttpLogger`` (NDJSON, Loki or ``_bulk`` over http/https), ``OtlpLogger``
+(OTLP/HTTP JSON) and ``FluentLogger`` (Fluentd forward). Each is a
+:class:`~gunicorn_loggers.loggers.JsonLogger` with a different sink: the access
+log and the error log (with the app's records) go through one
+:class:`~gunicorn_loggers.delivery.DeliveryEngine` per process, in front of the
+logger's :class:`~gunicorn_loggers.transports.Transport`. What stays local:
 
 * delivery reports (connection lost or restored, drops, the totals at exit) go to
   the local error log (``--error-logfile``, stderr by default), never to the
@@ -14,28 +18,36 @@ access log and the error log (with the app's records) go through one
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
+import ssl
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from socket import SOCK_DGRAM
 from typing import Any
+from urllib.parse import unquote
 
 from gunicorn.glogging import SYSLOG_FACILITIES
 
-from .config import PREFIX, ConfigError, _boolean, _choice, _text, option_environment
+from .config import PREFIX, ConfigError, _boolean, _choice, _text, activate, option_environment
 from .delivery import DeliveryEngine, Endpoint, parse_endpoint
 from .formatter import JsonFormatter
 from .loggers import JsonLogger
+from .schemas import build_schema
 from .sinks import Sink
+from .sinks.collectors import KindFramer
 from .sinks.socket import LOCAL_COPY_POLICIES, NdjsonDatagramFramer, NdjsonStreamFramer, NetworkSink, TeeSink
 from .sinks.stream import StreamSink
 from .sinks.syslog import FRAMINGS, SyslogFramer
+from .transports import Transport
+from .transports.socket import SocketTransport
 
 #: The options of the network loggers, in README order.
 NETWORK_OPTIONS: dict[str, str] = {
-    "URL": "where SocketLogger sends NDJSON: tcp://HOST:PORT, udp://HOST:PORT, unix:///PATH[#dgram]",
+    "URL": "where to send: tcp://HOST:PORT, udp://HOST:PORT, unix:///PATH[#dgram] (SocketLogger, FluentLogger), "
+    "http(s)://[USER:PASSWORD@]HOST[:PORT]/PATH (HttpLogger)",
     "BUFFER_RECORDS": "records a network logger keeps per process while the receiver is slow or down",
     "BUFFER_BYTES": "bytes a network logger keeps per process (suffix k, m or g allowed)",
     "LOCAL_ERRORS": "copy error-log records to --error-logfile: down (while undelivered) | always | off",
@@ -102,7 +114,7 @@ def load_network_settings(cfg: Any = None, env: Mapping[str, str] | None = None)
 
 
 class NetworkLogger(JsonLogger):
-    """What both network loggers share: one engine per set-up, the local copy, the reports."""
+    """What every network logger shares: one engine per set-up, the local copy, the reports."""
 
     extra_options = NETWORK_OPTIONS
 
@@ -119,6 +131,10 @@ class NetworkLogger(JsonLogger):
     def endpoint(self, cfg: Any, network: NetworkSettings) -> Endpoint:
         raise NotImplementedError
 
+    def transport(self, cfg: Any, network: NetworkSettings) -> Transport:
+        """How batches cross the wire; raise ConfigError for a bad option, before anything changes."""
+        return SocketTransport(self.endpoint(cfg, network))
+
     def framer(self, log_name: str) -> Any:
         raise NotImplementedError
 
@@ -129,10 +145,10 @@ class NetworkLogger(JsonLogger):
 
     def setup(self, cfg: Any) -> None:
         network = load_network_settings(cfg)
-        endpoint = self.endpoint(cfg, network)  # a bad address fails here, before anything changes
+        transport = self.transport(cfg, network)  # a bad address fails here, before anything changes
         self.network = network
         self.engine = DeliveryEngine(
-            endpoint,
+            transport,
             max_records=network.buffer_records,
             max_bytes=network.buffer_bytes,
             report=self._report,
@@ -250,4 +266,304 @@ class SyslogLogger(NetworkLogger):
         return not self.cfg.disable_redirect_access_to_syslog
 
 
-__all__ = ["NETWORK_OPTIONS", "NetworkLogger", "NetworkSettings", "SocketLogger", "SyslogLogger"]
+# -- collectors over HTTP and Fluentd forward ---------------------------------------------------
+
+#: Options of HttpLogger and OtlpLogger beyond NETWORK_OPTIONS.
+HTTP_OPTIONS: dict[str, str] = {
+    "HTTP_FORMAT": "HttpLogger body: ndjson | loki | bulk",
+    "HTTP_HEADERS": "extra request headers, Name=Value,Name=Value; ${VAR} in a value is read from the environment",
+    "HTTP_GZIP": "gzip request bodies: on | off",
+    "CA_FILE": "PEM file of the certificate authorities trusted for https (instead of the system's)",
+    "CONNECT_TIMEOUT": "seconds to connect to the collector (TLS handshake included)",
+    "READ_TIMEOUT": "seconds to wait for the collector's answer (HTTP response, Fluentd ack)",
+    "BULK_INDEX": "HttpLogger bulk: data stream (or index) when the URL is .../_bulk without one",
+}
+#: Options of FluentLogger beyond NETWORK_OPTIONS.
+FLUENT_OPTIONS: dict[str, str] = {
+    "FLUENT_TAG": "FluentLogger tag prefix: records are tagged PREFIX.access and PREFIX.error",
+    "CONNECT_TIMEOUT": HTTP_OPTIONS["CONNECT_TIMEOUT"],
+    "READ_TIMEOUT": HTTP_OPTIONS["READ_TIMEOUT"],
+}
+HTTP_FORMATS = ("ndjson", "loki", "bulk")
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+
+def parse_headers(raw: str, option: str, env: Mapping[str, str], secrets: Any, percent_decoded: bool = False) -> dict:
+    """``Name=Value,Name=Value`` as a dict; ``${VAR}`` in a value is taken from ``env``.
+
+    Error messages name the option and the header, never a value: values are
+    usually credentials. Every value is added to ``secrets``.
+    """
+    headers: dict[str, str] = {}
+    for number, item in enumerate(raw.split(","), 1):
+        if not item.strip():
+            continue
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or not _HEADER_NAME.match(name):
+            raise ConfigError(f"{option}: item {number} is not Name=Value with a valid header name")
+
+        def expand(match: re.Match[str], name: str = name) -> str:
+            variable = match.group(1)
+            if variable not in env:
+                raise ConfigError(f"{option}: header {name} uses ${{{variable}}}, which is not set in the environment")
+            secrets.add(env[variable])
+            return env[variable]
+
+        value = _VARIABLE.sub(expand, value.strip())
+        if percent_decoded:
+            value = unquote(value)
+        if any(c in value for c in "\r\n\0"):
+            raise ConfigError(f"{option}: the value of header {name} contains a line break")
+        secrets.add(value)
+        headers[name] = value
+    return headers
+
+
+def _ca_context(ca_file: str | None, option: str) -> ssl.SSLContext | None:
+    from .transports.http import tls_context
+
+    try:
+        return tls_context(ca_file)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        raise ConfigError(f"{option}={ca_file!r}: cannot load the certificates: {exc.__class__.__name__}") from None
+
+
+def _http_target(url: str, option: str, secrets: Any) -> Any:
+    from .transports.http import parse_http_url
+
+    try:
+        return parse_http_url(url, secrets)
+    except ValueError as exc:
+        raise ConfigError(f"{option}: {exc}") from None
+
+
+class HttpLogger(NetworkLogger):
+    """Batches of records POSTed to ``GUNICORN_LOGGERS_URL``: NDJSON, Grafana Loki push or ``_bulk``.
+
+    ``GUNICORN_LOGGERS_HTTP_FORMAT`` picks the body: ``ndjson`` (Vector, Fluent Bit
+    and Logstash ``http`` inputs), ``loki`` (``/loki/api/v1/push``) or ``bulk``
+    (Elasticsearch / OpenSearch ``_bulk`` with ``create`` actions, for data streams).
+    """
+
+    extra_options = {**NETWORK_OPTIONS, **HTTP_OPTIONS}
+
+    def _format(self, env: Mapping[str, str], target: Any) -> Any:
+        from .transports.http import BulkFormat, LokiFormat, NdjsonFormat
+
+        self._http_format = _choice(env, "HTTP_FORMAT", HTTP_FORMATS, "ndjson")
+        if self._http_format == "loki":
+            return LokiFormat(self._service_name(env))
+        if self._http_format == "bulk":
+            index = _text(env, "BULK_INDEX")
+            if index is None and not target.path.rstrip("/").endswith("/_bulk"):
+                raise ConfigError(f"{PREFIX}URL for the bulk format ends in /_bulk or /<data stream>/_bulk")
+            if index is None and target.path.rstrip("/") == "/_bulk":
+                index = "logs-gunicorn-default"
+            return BulkFormat(index)
+        return NdjsonFormat()
+
+    @staticmethod
+    def _service_name(env: Mapping[str, str]) -> str:
+        from .config import load_settings
+
+        return load_settings(env=env, extra_options=HttpLogger.extra_options).service_name
+
+    def transport(self, cfg: Any, network: NetworkSettings) -> Transport:
+        from .transports.http import HttpTransport, Secrets
+
+        env = option_environment(cfg)
+        if network.url is None:
+            raise ConfigError(f"{PREFIX}URL is required by HttpLogger, e.g. {PREFIX}URL=http://127.0.0.1:8080/logs")
+        secrets = Secrets()
+        target = _http_target(network.url, f"{PREFIX}URL", secrets)
+        body_format = self._format(env, target)
+        headers = parse_headers(env.get(PREFIX + "HTTP_HEADERS") or "", f"{PREFIX}HTTP_HEADERS", env, secrets)
+        ca_file = _text(env, "CA_FILE")
+        context = _ca_context(ca_file, f"{PREFIX}CA_FILE") if target.scheme == "https" else None
+        return HttpTransport(
+            target,
+            body_format,
+            headers=headers,
+            gzip_body=_boolean(env, "HTTP_GZIP", False),
+            context=context,
+            connect_timeout=_seconds(env, "CONNECT_TIMEOUT", 5.0),
+            read_timeout=_seconds(env, "READ_TIMEOUT", 10.0),
+            secrets=secrets,
+        )
+
+    def framer(self, log_name: str) -> Any:
+        if self._http_format == "loki":
+            return KindFramer("access" if log_name == self.access_log.name else "error")
+        return NdjsonStreamFramer()
+
+
+#: Where OTLP/HTTP logs go when no variable says otherwise (the specification's default).
+OTLP_DEFAULT_ENDPOINT = "http://localhost:4318/v1/logs"
+
+
+def _otel(env: Mapping[str, str], name: str) -> str | None:
+    """``OTEL_EXPORTER_OTLP_LOGS_<name>``, else ``OTEL_EXPORTER_OTLP_<name>``: the signal-specific one wins."""
+    for key in (f"OTEL_EXPORTER_OTLP_LOGS_{name}", f"OTEL_EXPORTER_OTLP_{name}"):
+        value = (env.get(key) or "").strip()
+        if value:
+            return value
+    return None
+
+
+def otlp_endpoint(env: Mapping[str, str]) -> tuple[str, str]:
+    """The logs URL and the variable it came from, as the OpenTelemetry specification says."""
+    logs = (env.get("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT") or "").strip()
+    if logs:
+        return logs, "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"
+    base = (env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "").strip()
+    if base:
+        return base.rstrip("/") + "/v1/logs", "OTEL_EXPORTER_OTLP_ENDPOINT"
+    url = _text(env, "URL")
+    if url:
+        return url, f"{PREFIX}URL"
+    return OTLP_DEFAULT_ENDPOINT, "the default endpoint"
+
+
+def resource_attributes(env: Mapping[str, str]) -> dict[str, str]:
+    """``OTEL_RESOURCE_ATTRIBUTES`` (``key=value,key=value``, values percent-encoded)."""
+    attributes: dict[str, str] = {}
+    for item in (env.get("OTEL_RESOURCE_ATTRIBUTES") or "").split(","):
+        key, sep, value = item.partition("=")
+        if sep and key.strip():
+            attributes[key.strip()] = unquote(value.strip())
+    return attributes
+
+
+class OtlpLogger(NetworkLogger):
+    """OTLP/HTTP with JSON bodies to an OpenTelemetry Collector (or any OTLP logs endpoint).
+
+    Follows the OpenTelemetry exporter variables: ``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT``
+    (used as it is), ``OTEL_EXPORTER_OTLP_ENDPOINT`` (``/v1/logs`` appended),
+    ``..._HEADERS``, ``..._COMPRESSION``, ``..._CERTIFICATE``, ``..._TIMEOUT``,
+    ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES``. Records are always in
+    the ``otel`` schema: the wire format is the schema.
+    """
+
+    extra_options = {**NETWORK_OPTIONS, **HTTP_OPTIONS}
+
+    def prepare(self, settings: Any) -> None:
+        env = option_environment(self.cfg)
+        chosen = _text(env, "SCHEMA")
+        if chosen is not None and chosen.lower() != "otel":
+            raise ConfigError(f"{PREFIX}SCHEMA={chosen!r}: OtlpLogger sends the otel schema; leave it unset")
+        for option in ("HTTP_FORMAT", "BULK_INDEX"):
+            if _text(env, option) is not None:
+                raise ConfigError(f"{PREFIX}{option} is for HttpLogger; OtlpLogger always sends OTLP/JSON")
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        if self.settings.schema != "otel":  # the handlers already use the otel formatter (make_formatter)
+            self.settings = dataclasses.replace(self.settings, schema="otel")
+            self.schema = build_schema(self.settings)
+            activate(self.settings)
+
+    def make_formatter(self, sink: Sink | None) -> logging.Formatter:
+        return JsonFormatter(settings=dataclasses.replace(self.settings, schema="otel"))
+
+    def transport(self, cfg: Any, network: NetworkSettings) -> Transport:
+        from .transports.http import HttpTransport, OtlpFormat, Secrets
+
+        env = option_environment(cfg)
+        url, source = otlp_endpoint(env)
+        secrets = Secrets()
+        target = _http_target(url, source, secrets)
+        headers: dict[str, str] = {}
+        for key in ("OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_LOGS_HEADERS"):
+            headers.update(parse_headers(env.get(key) or "", key, env, secrets, percent_decoded=True))
+        headers.update(parse_headers(env.get(PREFIX + "HTTP_HEADERS") or "", f"{PREFIX}HTTP_HEADERS", env, secrets))
+        protocol = _otel(env, "PROTOCOL")
+        if protocol is not None and protocol not in ("http/json", "http/protobuf"):
+            raise ConfigError(f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r}: OtlpLogger speaks OTLP/HTTP (http/json)")
+        compression = (_otel(env, "COMPRESSION") or "").lower()
+        if compression not in ("", "gzip", "none"):
+            raise ConfigError(f"OTEL_EXPORTER_OTLP_COMPRESSION={compression!r} is not one of: gzip, none")
+        gzip_body = compression == "gzip" or _boolean(env, "HTTP_GZIP", False)
+        read_timeout = _seconds(env, "READ_TIMEOUT", 10.0)
+        timeout_ms = _otel(env, "TIMEOUT")
+        if timeout_ms is not None and _text(env, "READ_TIMEOUT") is None:
+            try:
+                read_timeout = max(0.1, float(timeout_ms) / 1000)
+            except ValueError:
+                raise ConfigError(
+                    f"OTEL_EXPORTER_OTLP_TIMEOUT={timeout_ms!r} is not a number of milliseconds"
+                ) from None
+        ca_file = _text(env, "CA_FILE") or _otel(env, "CERTIFICATE")
+        context = _ca_context(ca_file, "the CA file") if target.scheme == "https" else None
+        resource = resource_attributes(env)
+        named = _text(env, "SERVICE_NAME") or (env.get("OTEL_SERVICE_NAME") or "").strip()
+        overrides = {}
+        if "service.name" in resource:
+            service_name = resource.pop("service.name")
+            if not named:
+                overrides["service.name"] = service_name
+        return HttpTransport(
+            target,
+            OtlpFormat(resource_defaults=resource, resource_overrides=overrides),
+            headers=headers,
+            gzip_body=gzip_body,
+            context=context,
+            connect_timeout=_seconds(env, "CONNECT_TIMEOUT", 5.0),
+            read_timeout=read_timeout,
+            secrets=secrets,
+        )
+
+    def framer(self, log_name: str) -> Any:
+        return NdjsonStreamFramer()
+
+
+class FluentLogger(NetworkLogger):
+    """Fluentd forward protocol (PackedForward with acks) to a Fluentd or Fluent Bit ``forward`` input.
+
+    ``GUNICORN_LOGGERS_URL`` is ``tcp://HOST[:24224]`` or ``unix:///PATH``; access
+    records are tagged ``gunicorn.access`` and the error log ``gunicorn.error``
+    (``GUNICORN_LOGGERS_FLUENT_TAG`` changes the prefix). A batch counts as
+    delivered when the receiver acknowledges its chunk.
+    """
+
+    extra_options = {**NETWORK_OPTIONS, **FLUENT_OPTIONS}
+
+    def transport(self, cfg: Any, network: NetworkSettings) -> Transport:
+        from .transports.fluent import ForwardTransport
+
+        env = option_environment(cfg)
+        if network.url is None:
+            raise ConfigError(f"{PREFIX}URL is required by FluentLogger, e.g. {PREFIX}URL=tcp://127.0.0.1:24224")
+        try:
+            endpoint = parse_endpoint(network.url, default_port=24224, schemes=("tcp", "unix"))
+        except ValueError as exc:
+            raise ConfigError(f"{PREFIX}URL: {exc}") from None
+        if endpoint.scheme == "unix":
+            endpoint = Endpoint("unix", path=endpoint.path)  # forward is a stream protocol
+        prefix = _text(env, "FLUENT_TAG", "gunicorn")
+        if not _TAG.match(prefix):
+            raise ConfigError(f"{PREFIX}FLUENT_TAG={prefix!r}: letters, digits and . _ - only, at most 128")
+        return ForwardTransport(
+            endpoint,
+            {b"access": f"{prefix}.access", b"error": f"{prefix}.error"},
+            ack_timeout=_seconds(env, "READ_TIMEOUT", 10.0),
+        )
+
+    def framer(self, log_name: str) -> Any:
+        return KindFramer("access" if log_name == self.access_log.name else "error")
+
+
+__all__ = [
+    "FLUENT_OPTIONS",
+    "HTTP_OPTIONS",
+    "NETWORK_OPTIONS",
+    "FluentLogger",
+    "HttpLogger",
+    "NetworkLogger",
+    "NetworkSettings",
+    "OtlpLogger",
+    "SocketLogger",
+    "SyslogLogger",
+]

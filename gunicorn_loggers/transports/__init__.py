@@ -69,10 +69,16 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
+class TransportError(OSError):
+    """A failure a transport has already described (and cleaned of credentials): shown as it is."""
+
+
 def describe_error(exc: BaseException) -> str:
     """``ConnectionRefusedError: Connection refused``: the type and the text, never a traceback."""
+    if isinstance(exc, TransportError):
+        return str(exc)
     text = os.strerror(exc.errno) if isinstance(exc, OSError) and exc.errno and not exc.strerror else str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-__all__ = ["Outcome", "Transport", "describe_error"]
+__all__ = ["Outcome", "Transport", "TransportError", "describe_error"]

@@ -1,0 +1,575 @@
+"""Batches of records as HTTP POSTs: NDJSON, Grafana Loki push, Elasticsearch ``_bulk``, OTLP/HTTP JSON.
+
+One keep-alive connection per process, opened by the sender thread with the
+unpatched socket (and ``ssl``) of :mod:`._unpatched`, so it is a real blocking
+connection even in a gevent worker. What each answer means:
+
+* 2xx: delivered, except what the body says failed: ``_bulk`` items with an
+  error (429 and 5xx items are sent again, the rest rejected), OTLP
+  ``partialSuccess.rejectedLogRecords`` (rejected, never retried);
+* 413: the batch is split in halves and each half sent; a single record that is
+  still too large is rejected;
+* the format's retryable statuses (429 and 5xx; OTLP only 429, 502, 503, 504),
+  timeouts and connection errors: the batch is kept and sent again after the
+  engine's backoff, or after ``Retry-After`` when the collector sent one;
+* 401 and 403: rejected, reported with a hint about credentials;
+* anything else: rejected, reported with the start of the collector's answer.
+
+Credentials (the URL's user info, header values) never reach a report: every
+text that leaves this module goes through :meth:`Secrets.redact`.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import gzip
+import http.client
+import ssl
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import orjson
+
+from . import Outcome, TransportError, describe_error
+from ._lines import record_level, record_time_ns
+from ._unpatched import ssl_context_class
+from .socket import Endpoint, open_connection, peer_has_closed
+
+#: Defaults for the timeouts (seconds).
+CONNECT_TIMEOUT, READ_TIMEOUT = 5.0, 10.0
+#: Most a batch holds; a 413 lowers the byte limit for the rest of the process.
+BATCH_RECORDS, BATCH_BYTES = 1000, 1024 * 1024
+#: The byte limit never goes below this after a 413.
+MIN_BODY = 1024
+#: How much of a collector's error answer a report quotes.
+EXCERPT = 200
+
+try:
+    from importlib.metadata import version as _version
+
+    USER_AGENT = f"gunicorn-loggers/{_version('gunicorn-loggers')}"
+except Exception:  # pragma: no cover - running from a source tree without metadata
+    USER_AGENT = "gunicorn-loggers"
+
+
+# -- where to send, and what must never be shown -----------------------------------------------
+
+
+class Secrets:
+    """Values that must never appear in a report or an error message."""
+
+    def __init__(self, values: Iterable[str] = ()) -> None:
+        self.values: list[str] = []
+        self.add(*values)
+
+    def add(self, *values: str) -> None:
+        for value in values:
+            if value and value not in self.values:
+                self.values.append(value)
+                self.values.sort(key=len, reverse=True)  # longest first: a token inside a header value
+
+    def redact(self, text: str) -> str:
+        for value in self.values:
+            if value in text:
+                text = text.replace(value, "***")
+        return text
+
+
+@dataclass(frozen=True)
+class HttpTarget:
+    """A parsed ``http(s)://[USER[:PASSWORD]@]HOST[:PORT][/PATH][?QUERY]``."""
+
+    scheme: str
+    host: str
+    port: int
+    target: str  # path and query, as sent in the request line
+    #: ``Authorization`` from the URL's user info, if any.
+    authorization: str | None = field(default=None, repr=False)
+
+    @property
+    def display(self) -> str:
+        """What reports show: no user info, no query (query strings carry tokens too)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}{self.target.partition('?')[0]}"
+
+    @property
+    def path(self) -> str:
+        return self.target.partition("?")[0]
+
+
+def shown_url(url: str) -> str:
+    """``url`` with its user info and query replaced by ``***``: safe for an error message."""
+    text = url.strip()
+    scheme, sep, rest = text.partition("://")
+    if sep:
+        authority, slash, after = rest.partition("/")
+        if "@" in authority:
+            authority = "***@" + authority.rpartition("@")[2]
+        rest = authority + slash + after
+        text = scheme + sep + rest
+    if "?" in text:
+        text = text.partition("?")[0] + "?***"
+    return text
+
+
+def parse_http_url(url: str, secrets: Secrets | None = None) -> HttpTarget:
+    """Parse an http or https URL; raise ``ValueError`` with a message that shows no credentials."""
+    shown = repr(shown_url(url))
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"{shown} is not a valid URL ({exc.args[0] if exc.args else 'bad port'})") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise ValueError(f"{shown} does not start with http:// or https://")
+    if not parts.hostname:
+        raise ValueError(f"{shown} has no host (http://HOST[:PORT]/PATH)")
+    if any(c.isspace() for c in url.strip()):
+        raise ValueError(f"{shown} contains white space")
+    authorization = None
+    if parts.username is not None or parts.password is not None:
+        user, password = unquote(parts.username or ""), unquote(parts.password or "")
+        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        authorization = f"Basic {token}"
+        if secrets is not None:
+            secrets.add(user, password, parts.username or "", parts.password or "", token)
+    if secrets is not None and parts.query:
+        secrets.add(parts.query)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    default = 443 if scheme == "https" else 80
+    return HttpTarget(scheme, parts.hostname.lower(), port or default, target, authorization)
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """``Retry-After`` as seconds from now: a number of seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+# -- what a body looks like, per collector -------------------------------------------------------
+
+
+class BodyFormat:
+    """How frames become one request body, and what a 2xx answer says about them."""
+
+    content_type = "application/x-ndjson"
+    #: Statuses after which the batch is sent again (the rest, apart from 413, is rejected).
+    retry_statuses: frozenset[int] = frozenset({408, 425, 429, 500, 502, 503, 504})
+    #: Any other 5xx is retried too unless a format says otherwise.
+    retry_any_5xx = True
+
+    def body(self, frames: list[bytes]) -> bytes:
+        return b"".join(frames)
+
+    def accepted(self, frames: list[bytes], answer: bytes, secrets: Secrets) -> Outcome:
+        """The outcome of a 2xx answer."""
+        return Outcome(delivered=len(frames))
+
+
+class NdjsonFormat(BodyFormat):
+    """One JSON record per line: Vector's and Fluent Bit's ``http`` inputs, Logstash ``http`` with ``json_lines``."""
+
+
+class LokiFormat(BodyFormat):
+    """Grafana Loki's push API (``POST /loki/api/v1/push``, JSON).
+
+    Frames are ``KIND \\0 LINE`` (see :class:`~gunicorn_loggers.sinks.collectors.KindFramer`).
+    Each record becomes one entry ``["<unix ns as a string>", "<the JSON record>"]``
+    of the stream of its labels: ``service_name``, ``level`` (debug, info, warning,
+    error, critical) and ``kind`` (access or error) — few values each, so few
+    streams. Everything else stays in the line, where LogQL's ``| json`` finds it.
+    """
+
+    content_type = "application/json"
+
+    def __init__(self, service_name: str) -> None:
+        self.service_name = service_name
+        self._labels: dict[tuple[bytes, str], bytes] = {}
+
+    def _stream(self, kind: bytes, level: str) -> bytes:
+        key = (kind, level)
+        labels = self._labels.get(key)
+        if labels is None:
+            labels = orjson.dumps({"service_name": self.service_name, "level": level, "kind": kind.decode()})
+            self._labels[key] = labels
+        return labels
+
+    def body(self, frames: list[bytes]) -> bytes:
+        streams: dict[bytes, list[bytes]] = {}
+        now = None
+        for frame in frames:
+            kind, _, line = frame.partition(b"\0")
+            line = line.rstrip(b"\n")
+            stamp = record_time_ns(line)
+            if stamp is None:
+                now = now or time.time_ns()
+                stamp = now
+            entry = b'["%d",%s]' % (stamp, orjson.dumps(line.decode("utf-8", "replace")))
+            streams.setdefault(self._stream(kind, record_level(line)), []).append(entry)
+        parts = [b'{"stream":%s,"values":[%s]}' % (labels, b",".join(v)) for labels, v in streams.items()]
+        return b'{"streams":[' + b",".join(parts) + b"]}"
+
+
+class BulkFormat(BodyFormat):
+    """Elasticsearch / OpenSearch ``_bulk``: a ``create`` action before each record (data streams accept no other).
+
+    The answer is 200 even when items failed: ``errors: true`` and each item's
+    ``status`` tell which. 429 and 5xx items are sent again; the rest (a mapping
+    error, a missing ``@timestamp``) are rejected and the first reason reported.
+    """
+
+    def __init__(self, index: str | None = None) -> None:
+        action = {"create": {"_index": index}} if index else {"create": {}}
+        self.action = orjson.dumps(action) + b"\n"
+
+    def body(self, frames: list[bytes]) -> bytes:
+        action = self.action
+        return b"".join(action + (frame if frame.endswith(b"\n") else frame + b"\n") for frame in frames)
+
+    def accepted(self, frames: list[bytes], answer: bytes, secrets: Secrets) -> Outcome:
+        try:
+            result = orjson.loads(answer)
+        except orjson.JSONDecodeError:
+            return Outcome(delivered=len(frames))  # 2xx without a bulk answer: nothing says otherwise
+        if not isinstance(result, dict) or not result.get("errors"):
+            return Outcome(delivered=len(frames))
+        items = result.get("items") or []
+        delivered = 0
+        retry: list[bytes] = []
+        reasons: dict[str, int] = {}
+        retry_reasons: dict[str, int] = {}
+        for index, frame in enumerate(frames):
+            item = items[index] if index < len(items) and isinstance(items[index], dict) else {}
+            outcome = next(iter(item.values()), {}) if item else {}
+            status = outcome.get("status", 200) if isinstance(outcome, dict) else 200
+            if not isinstance(status, int) or status < 300:
+                delivered += 1
+                continue
+            error = outcome.get("error") or {}
+            reason = (
+                f"{status} {error.get('type', '')}: {error.get('reason', '')}"
+                if isinstance(error, dict)
+                else str(status)
+            )
+            reason = secrets.redact(reason[:EXCERPT])
+            if status == 429 or status >= 500:
+                retry.append(frame)
+                retry_reasons[reason] = retry_reasons.get(reason, 0) + 1
+            else:
+                reasons[reason] = reasons.get(reason, 0) + 1
+        note = "; ".join(f"_bulk item {reason} (x{count})" for reason, count in reasons.items()) or None
+        error_text = None
+        if retry:
+            first = next(iter(retry_reasons))
+            error_text = f"_bulk: {len(retry)} items answered {first}; sending them again"
+        return Outcome(delivered=delivered, retry=retry, error=error_text, note=note)
+
+
+class OtlpFormat(BodyFormat):
+    """OTLP/HTTP with the JSON encoding: one ``ExportLogsServiceRequest`` per batch.
+
+    Each frame is an ``ExportLogsServiceRequest`` holding one record (the
+    ``otel`` schema's line); the batch merges them, grouping log records by
+    resource and by scope. ``resource_defaults`` are added to every resource
+    that lacks them (``OTEL_RESOURCE_ATTRIBUTES``), ``resource_overrides``
+    replace what it has. Per the OTLP specification only 429, 502, 503 and 504
+    are retried; a partial success is counted as rejected and never sent again.
+    """
+
+    content_type = "application/json"
+    retry_statuses = frozenset({429, 502, 503, 504})
+    retry_any_5xx = False
+
+    def __init__(
+        self, resource_defaults: Mapping[str, Any] | None = None, resource_overrides: Mapping[str, Any] | None = None
+    ) -> None:
+        from ..schemas.otlp_json import key_values
+
+        self._defaults = key_values(resource_defaults or {})
+        self._overrides = key_values(resource_overrides or {})
+
+    def _resource(self, resource: dict[str, Any]) -> dict[str, Any]:
+        if not self._defaults and not self._overrides:
+            return resource
+        attributes = [
+            kv for kv in resource.get("attributes", []) if kv.get("key") not in {o["key"] for o in self._overrides}
+        ]
+        present = {kv.get("key") for kv in attributes}
+        attributes += [kv for kv in self._defaults if kv["key"] not in present] + self._overrides
+        return {**resource, "attributes": attributes}
+
+    def body(self, frames: list[bytes]) -> bytes:
+        resources: dict[bytes, tuple[dict[str, Any], dict[bytes, dict[str, Any]]]] = {}
+        for frame in frames:
+            request = orjson.loads(frame)
+            for resource_logs in request.get("resourceLogs", []):
+                resource = self._resource(resource_logs.get("resource", {}))
+                key = orjson.dumps([resource, resource_logs.get("schemaUrl", "")])
+                entry = resources.get(key)
+                if entry is None:
+                    shell = {"resource": resource, "scopeLogs": []}
+                    if resource_logs.get("schemaUrl"):
+                        shell["schemaUrl"] = resource_logs["schemaUrl"]
+                    entry = resources[key] = (shell, {})
+                shell, scopes = entry
+                for scope_logs in resource_logs.get("scopeLogs", []):
+                    scope = scope_logs.get("scope", {})
+                    scope_key = orjson.dumps([scope, scope_logs.get("schemaUrl", "")])
+                    merged = scopes.get(scope_key)
+                    if merged is None:
+                        merged = scopes[scope_key] = {"scope": scope, "logRecords": []}
+                        if scope_logs.get("schemaUrl"):
+                            merged["schemaUrl"] = scope_logs["schemaUrl"]
+                        shell["scopeLogs"].append(merged)
+                    merged["logRecords"].extend(scope_logs.get("logRecords", []))
+        return orjson.dumps({"resourceLogs": [shell for shell, _ in resources.values()]})
+
+    def accepted(self, frames: list[bytes], answer: bytes, secrets: Secrets) -> Outcome:
+        try:
+            result = orjson.loads(answer) if answer.strip() else {}
+        except orjson.JSONDecodeError:
+            return Outcome(delivered=len(frames))
+        partial = result.get("partialSuccess") if isinstance(result, dict) else None
+        if not isinstance(partial, dict):
+            return Outcome(delivered=len(frames))
+        try:
+            rejected = min(len(frames), max(0, int(partial.get("rejectedLogRecords") or 0)))
+        except (TypeError, ValueError):
+            rejected = 0
+        if not rejected:
+            return Outcome(delivered=len(frames))
+        message = secrets.redact(str(partial.get("errorMessage") or "")[:EXCERPT])
+        note = f"OTLP partial success{': ' + message if message else ''}"
+        return Outcome(delivered=len(frames) - rejected, rejected=rejected, note=note)
+
+
+# -- the transport ---------------------------------------------------------------------------------
+
+
+class _Connection(http.client.HTTPConnection):
+    """An ``HTTPConnection`` on a real socket (and real TLS) even under gevent."""
+
+    def __init__(self, target: HttpTarget, timeout: float, context: ssl.SSLContext | None) -> None:
+        super().__init__(target.host, target.port, timeout=timeout)
+        self._context = context
+
+    def connect(self) -> None:
+        sock, _ = open_connection(Endpoint("tcp", host=self.host, port=self.port), self.timeout)
+        if self._context is not None:
+            try:
+                sock = self._context.wrap_socket(sock, server_hostname=self.host)
+            except BaseException:
+                sock.close()
+                raise
+        self.sock = sock
+
+
+def tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """A client context that checks the certificate and host name; ``ca_file`` replaces the system CAs."""
+    context = ssl_context_class()(ssl.PROTOCOL_TLS_CLIENT)
+    if ca_file:
+        context.load_verify_locations(cafile=ca_file)
+    else:
+        context.load_default_certs()
+    return context
+
+
+class _TooLarge(Exception):
+    """The collector answered 413 for this piece."""
+
+
+class HttpTransport:
+    """POSTs batches to one URL over a keep-alive connection; see the module docstring for what answers mean."""
+
+    def __init__(
+        self,
+        target: HttpTarget,
+        body_format: BodyFormat,
+        *,
+        headers: Mapping[str, str] | None = None,
+        gzip_body: bool = False,
+        context: ssl.SSLContext | None = None,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
+        secrets: Secrets | None = None,
+        batch_records: int = BATCH_RECORDS,
+        batch_bytes: int = BATCH_BYTES,
+    ) -> None:
+        self.target = target
+        self.format = body_format
+        self.name = target.display
+        self.gzip = gzip_body
+        self.context = context if target.scheme == "https" else None
+        if target.scheme == "https" and self.context is None:
+            self.context = tls_context(None)
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.secrets = secrets or Secrets()
+        self.batch_records = batch_records
+        self.batch_bytes = batch_bytes
+        self.max_body = batch_bytes
+        self.headers = {"Content-Type": body_format.content_type, "User-Agent": USER_AGENT}
+        if gzip_body:
+            self.headers["Content-Encoding"] = "gzip"
+        if target.authorization:
+            self.headers["Authorization"] = target.authorization
+            self.secrets.add(target.authorization)
+        for name, value in (headers or {}).items():
+            self.headers[name] = value
+            self.secrets.add(value)
+        self._conn: _Connection | None = None
+        self._fresh = False
+
+    # -- connection --------------------------------------------------------------------------
+
+    def connect(self, timeout: float) -> None:
+        self.close()
+        conn = _Connection(self.target, min(timeout, self.connect_timeout), self.context)
+        try:
+            conn.connect()
+        except Exception as exc:
+            conn.close()
+            raise TransportError(self.secrets.redact(describe_error(exc))) from None
+        self._conn = conn
+        self._fresh = True
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def send(self, batch: list[bytes], timeout: float | None) -> Outcome:
+        """Send ``batch`` in pieces of at most :attr:`max_body` bytes, halving a piece on 413."""
+        delivered = rejected = 0
+        notes: list[str] = []
+        pieces = self._pieces(batch)
+        while pieces:
+            piece = pieces.pop(0)
+            try:
+                outcome = self._post(piece, timeout)
+            except _TooLarge as too_large:
+                if len(piece) == 1:
+                    rejected += 1
+                    notes.append(
+                        f"HTTP 413: a single record of {len(piece[0])} bytes is larger than the collector takes"
+                    )
+                    continue
+                self.max_body = max(MIN_BODY, min(self.max_body, too_large.args[0] // 2))
+                half = len(piece) // 2
+                pieces[:0] = [piece[:half], piece[half:]]
+                continue
+            delivered += outcome.delivered
+            rejected += len(piece) - outcome.delivered - len(outcome.retry)
+            if outcome.note:
+                notes.append(outcome.note)
+            if outcome.error is not None or outcome.retry:
+                retry = outcome.retry + [frame for rest in pieces for frame in rest]
+                return Outcome(delivered, rejected, retry, outcome.error, outcome.retry_after, note=_join(notes))
+        return Outcome(delivered, rejected, note=_join(notes))
+
+    def _pieces(self, batch: list[bytes]) -> list[list[bytes]]:
+        pieces: list[list[bytes]] = []
+        piece: list[bytes] = []
+        size = 0
+        for frame in batch:
+            if piece and size + len(frame) > self.max_body:
+                pieces.append(piece)
+                piece, size = [], 0
+            piece.append(frame)
+            size += len(frame)
+        if piece:
+            pieces.append(piece)
+        return pieces
+
+    def _post(self, piece: list[bytes], timeout: float | None) -> Outcome:
+        plain = self.format.body(piece)
+        body = gzip.compress(plain, compresslevel=5) if self.gzip else plain
+        for attempt in (0, 1):
+            if self._conn is None:
+                try:
+                    self.connect(self.connect_timeout if timeout is None else timeout)
+                except OSError as exc:
+                    return Outcome(retry=piece, error=f"cannot connect: {exc}")
+            conn = self._conn
+            assert conn is not None
+            reused = not self._fresh
+            self._fresh = False
+            if reused and conn.sock is not None and peer_has_closed(conn.sock):
+                self.close()  # the collector closed an idle keep-alive connection: not an outage
+                continue
+            try:
+                if conn.sock is not None:
+                    conn.sock.settimeout(self.read_timeout if timeout is None else timeout)
+                conn.request("POST", self.target.target, body, self.headers)
+                response = conn.getresponse()
+                answer = response.read()
+            except (OSError, http.client.HTTPException) as exc:
+                self.close()
+                if reused and attempt == 0 and not isinstance(exc, TimeoutError):
+                    continue  # a keep-alive connection that died while idle: one fresh try
+                return Outcome(retry=piece, error=f"sending failed: {self.secrets.redact(describe_error(exc))}")
+            if response.will_close:
+                self.close()
+            return self._judge(piece, len(plain), response, answer)
+        return Outcome(retry=piece, error="sending failed: the collector keeps closing the connection")
+
+    def _judge(self, piece: list[bytes], size: int, response: http.client.HTTPResponse, answer: bytes) -> Outcome:
+        status = response.status
+        if 200 <= status < 300:
+            return self.format.accepted(piece, answer, self.secrets)
+        what = f"HTTP {status} {response.reason}".strip()
+        if status == 413:
+            raise _TooLarge(size)
+        if status in self.format.retry_statuses or (self.format.retry_any_5xx and status >= 500):
+            return Outcome(
+                retry=piece,
+                error=f"the collector answered {what}",
+                retry_after=retry_after_seconds(response.getheader("Retry-After")),
+            )
+        if status in (401, 403):
+            hint = "check the credentials (GUNICORN_LOGGERS_HTTP_HEADERS, OTEL_EXPORTER_OTLP_HEADERS or the URL)"
+            return Outcome(rejected=len(piece), note=f"{what}: {hint}")
+        if 300 <= status < 400:
+            where = shown_url(response.getheader("Location") or "")
+            where = self.secrets.redact(where) or "the new address"
+            note = f"{what}: redirects are not followed; point the URL at {where}"
+            return Outcome(rejected=len(piece), note=note)
+        excerpt = " ".join(answer[:EXCERPT].decode("utf-8", "replace").split())
+        return Outcome(rejected=len(piece), note=self.secrets.redact(f"{what}: {excerpt}" if excerpt else what))
+
+
+def _join(notes: list[str]) -> str | None:
+    return "; ".join(dict.fromkeys(notes)) or None
+
+
+__all__ = [
+    "BodyFormat",
+    "BulkFormat",
+    "HttpTarget",
+    "HttpTransport",
+    "LokiFormat",
+    "NdjsonFormat",
+    "OtlpFormat",
+    "Secrets",
+    "parse_http_url",
+    "retry_after_seconds",
+    "shown_url",
+    "tls_context",
+]

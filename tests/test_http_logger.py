@@ -1,0 +1,339 @@
+"""HttpLogger: a real gunicorn POSTing NDJSON, Loki pushes and _bulk requests to strict loopback collectors."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.gunicorn_process import REPO
+from tests.receivers import (
+    Answer,
+    HttpReceiver,
+    NetworkGunicorn,
+    free_port,
+    make_certificates,
+    server_tls,
+    wait_until,
+)
+
+LOGGER = "gunicorn_loggers.HttpLogger"
+
+
+@pytest.fixture
+def server(tmp_path):
+    """Factory: ``server(receiver_or_url, *args, env=..., ...)`` starts a gunicorn with HttpLogger."""
+    started: list[NetworkGunicorn] = []
+
+    def start(target, *args, env=None, start=True, **kwargs) -> NetworkGunicorn:
+        receiver = target if isinstance(target, HttpReceiver) else None
+        url = target.url if receiver is not None else target
+        workdir = tmp_path / f"server{len(started)}"
+        workdir.mkdir()
+        environment = {"GUNICORN_LOGGERS_URL": url, "GUNICORN_LOGGERS_REPORT_INTERVAL": "1"}
+        if receiver is not None:
+            environment["GUNICORN_LOGGERS_HTTP_FORMAT"] = receiver.kind
+        environment.update(env or {})
+        kwargs.setdefault("access_log", False)
+        process = NetworkGunicorn(workdir, *args, receiver=receiver, logger_class=LOGGER, env=environment, **kwargs)
+        started.append(process)
+        return process.start() if start else process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+def assert_exact_accounting(gunicorn: NetworkGunicorn, processes: int = 2) -> list[dict]:
+    reports = [r["delivery"] for r in gunicorn.exit_reports()]
+    assert len(reports) == processes, gunicorn.all_output()[-3000:]
+    for stats in reports:
+        assert stats["delivered"] + stats["dropped"] == stats["produced"], stats
+        assert stats["pending"] == 0
+    return reports
+
+
+def worker_report(gunicorn: NetworkGunicorn) -> dict:
+    return max((r["delivery"] for r in gunicorn.exit_reports()), key=lambda s: s["produced"])
+
+
+@pytest.mark.parametrize("worker", ["sync", "gthread", "gevent"])
+def test_ndjson_batches_arrive_and_every_record_is_accounted_for(server, worker):
+    with HttpReceiver("ndjson") as receiver:
+        gunicorn = server(receiver, "-k", worker, "--threads", "4", "--graceful-timeout", "5")
+        for n in range(30):
+            assert gunicorn.request(f"/item/{n}")[0] == 200
+        gunicorn.request("/log")
+        wait_until(lambda: len(receiver.access_paths()) >= 31, what="access records")
+        assert sorted(receiver.access_paths()) == sorted([*(f"/item/{n}" for n in range(30)), "/log"])
+        wait_until(lambda: "app says hello" in receiver.messages(), what="the app's record")
+        assert gunicorn.stop() == 0
+        reports = assert_exact_accounting(gunicorn)
+        assert receiver.errors == []
+        assert len(receiver.snapshot()) == sum(r["delivered"] for r in reports)
+        assert all(r["dropped"] == 0 for r in reports)
+        assert "Shutting down: Master" in receiver.messages()
+        request = receiver.requests[-1]
+        assert request["headers"]["user-agent"].startswith("gunicorn-loggers")
+        assert len(receiver.requests) < len(receiver.snapshot())  # batched, not one POST per record
+
+
+def test_loki_push_has_string_nanosecond_timestamps_few_labels_and_the_record_as_line(server):
+    with HttpReceiver("loki") as receiver:
+        gunicorn = server(receiver, env={"GUNICORN_LOGGERS_SERVICE_NAME": "shop"})
+        gunicorn.request("/fine")
+        gunicorn.request("/status/503")
+        gunicorn.request("/log")
+        wait_until(lambda: len(receiver.access_paths()) >= 3, what="three access records")
+        wait_until(lambda: "app says hello" in receiver.messages(), what="the app's record")
+        gunicorn.stop()
+    assert receiver.errors == []
+    entries = receiver.entries
+    assert {tuple(sorted(e["labels"])) for e in entries} == {("kind", "level", "service_name")}
+    streams = {(e["labels"]["kind"], e["labels"]["level"]) for e in entries}
+    assert {("access", "info"), ("access", "error"), ("error", "info"), ("error", "warning")} <= streams
+    assert {e["labels"]["service_name"] for e in entries} == {"shop"}
+    for entry in entries:
+        record = json.loads(entry["line"])
+        seconds, _, fraction = record["@timestamp"].rstrip("Z").partition(".")
+        expected = int(time.mktime(time.strptime(seconds, "%Y-%m-%dT%H:%M:%S")) - time.timezone) * 10**9
+        assert entry["ts"] == expected + int(fraction.ljust(9, "0"))
+    failed = [json.loads(e["line"]) for e in entries if e["labels"]["level"] == "error"]
+    assert [r["url"]["path"] for r in failed] == ["/status/503"]
+    assert_exact_accounting(gunicorn)
+
+
+def test_bulk_sends_create_actions_retries_429_items_and_counts_the_refused_ones(server):
+    with HttpReceiver("bulk") as receiver:
+        failed_once = []
+
+        def policy(number, body):  # the first request with two records or more has a partial failure
+            if not failed_once and body.count(b"\n") >= 4:
+                failed_once.append(number)
+                receiver.bulk_failures = {0: 429, 1: 400}
+            else:
+                receiver.bulk_failures = {}
+
+        receiver.policy = policy
+        gunicorn = server(receiver)
+        for n in range(5):
+            gunicorn.request(f"/doc/{n}")
+        wait_until(lambda: len(receiver.access_paths()) >= 4, what="access records")
+        time.sleep(0.3)
+        gunicorn.stop()
+    assert receiver.errors == [] and failed_once
+    assert all(r["path"] == "/logs-gunicorn-test/_bulk" for r in receiver.requests)
+    reports = assert_exact_accounting(gunicorn)
+    assert sum(r["dropped_rejected"] for r in reports) == 1  # the 400 item; the 429 one was sent again
+    assert sum(r["dropped"] for r in reports) == 1
+    assert len(receiver.snapshot()) == sum(r["produced"] for r in reports) - 1
+    messages = " ".join(r["message"] for r in gunicorn.delivery_reports())
+    assert "_bulk item 400 document_parsing_exception" in messages
+
+
+def test_bulk_url_without_a_data_stream_names_one_in_each_action(server):
+    with HttpReceiver("bulk", path="/_bulk") as receiver:
+        gunicorn = server(receiver, env={"GUNICORN_LOGGERS_BULK_INDEX": "logs-web-prod"})
+        gunicorn.request("/indexed")
+        wait_until(lambda: "/indexed" in receiver.access_paths(), what="the access record")
+    assert receiver.errors == []
+
+
+def test_gzip_tokens_from_the_environment_and_credentials_never_reach_a_log_line(server):
+    token, password = "tok-5ecr3t-9f8e7d", "pa55-w0rd-1a2b"
+    basic = "Basic " + __import__("base64").b64encode(f"shipper:{password}".encode()).decode()
+    require = {"X-Api-Key": token, "Authorization": basic}
+    with HttpReceiver("ndjson", require=require) as receiver:
+        url = receiver.url.replace("http://", f"http://shipper:{password}@")
+        env = {
+            "GUNICORN_LOGGERS_HTTP_GZIP": "on",
+            "GUNICORN_LOGGERS_HTTP_HEADERS": "X-Api-Key=${SHIP_TOKEN}",
+            "SHIP_TOKEN": token,
+        }
+        gunicorn = server(url, env=env)
+        gunicorn.receiver = receiver
+        gunicorn.request("/secret-free")
+        wait_until(lambda: "/secret-free" in receiver.access_paths(), what="the access record")
+        assert receiver.requests[-1]["headers"]["content-encoding"] == "gzip"
+        assert receiver.requests[-1]["raw_size"] < receiver.requests[-1]["size"]
+        wrong = server(url.replace(password, "wrong-" + password), env=env)
+        for n in range(20):
+            wrong.request(f"/refused/{n}")
+            time.sleep(0.1)
+        reports = wrong.wait_for(
+            lambda: [r for r in wrong.delivery_reports() if "401" in r["message"]], what="the 401 report"
+        )
+        gunicorn.stop()
+        wrong.stop()
+    assert "check the credentials" in reports[0]["message"]
+    assert reports[0]["delivery"]["dropped_rejected"] > 0
+    # once per interval: about two seconds of rejected batches make at most a few reports per process
+    for pid in {r["process"]["pid"] for r in wrong.delivery_reports()}:
+        mine = [r for r in wrong.delivery_reports() if "401" in r["message"] and r["process"]["pid"] == pid]
+        assert 1 <= len(mine) <= 4, [r["message"] for r in mine]
+    stats = worker_report(wrong)
+    assert stats["delivered"] == 0 and stats["dropped_rejected"] == stats["produced"] >= 20
+    for process in (gunicorn, wrong):
+        output = process.all_output() + process.stderr_path.read_text()
+        assert "gunicorn-loggers: http://127.0.0.1" in output  # the endpoint is named ...
+        for secret in (token, password, basic, basic.split()[1], "shipper:"):
+            assert secret not in output  # ... but never its credentials
+    assert not any(token in json.dumps(r) or password in json.dumps(r) for r in receiver.snapshot())
+
+
+def test_https_with_a_custom_ca_file(server, tmp_path):
+    ca, cert, key = make_certificates(tmp_path / "tls")
+    with HttpReceiver("ndjson", tls=server_tls(cert, key)) as receiver:
+        trusted = server(receiver, env={"GUNICORN_LOGGERS_CA_FILE": str(ca)})
+        trusted.request("/over-tls")
+        wait_until(lambda: "/over-tls" in receiver.access_paths(), what="the record over TLS")
+        untrusted = server(receiver.url, env={"GUNICORN_LOGGERS_HTTP_FORMAT": "ndjson"})
+        untrusted.request("/not-trusted")
+        reports = untrusted.wait_for(untrusted.delivery_reports, what="a report")
+        assert "CERTIFICATE_VERIFY_FAILED" in reports[0]["message"] or "certificate" in reports[0]["message"]
+        assert "/not-trusted" not in receiver.access_paths()
+
+
+def test_collector_absent_at_start_then_killed_and_restarted(server):
+    port = free_port()
+    gunicorn = server(f"http://127.0.0.1:{port}/logs", env={"GUNICORN_LOGGERS_HTTP_FORMAT": "ndjson"})
+    started = time.monotonic()
+    for n in range(5):
+        assert gunicorn.request(f"/early/{n}")[0] == 200
+    assert time.monotonic() - started < 2.0
+    reports = gunicorn.wait_for(gunicorn.delivery_reports, what="a delivery report")
+    assert "cannot connect: ConnectionRefusedError" in reports[0]["message"]
+    receiver = HttpReceiver("ndjson", port=port).start()
+    try:
+        gunicorn.receiver = receiver
+        wait_until(lambda: len(receiver.access_paths()) >= 5, timeout=15, what="buffered records")
+        receiver.stop()
+        for n in range(10):
+            assert gunicorn.request(f"/during/{n}")[0] == 200
+        gunicorn.wait_for(
+            lambda: [r for r in gunicorn.delivery_reports() if "ConnectionRefusedError" in r["message"]][1:],
+            what="the report of the second outage",
+        )
+        receiver = HttpReceiver("ndjson", port=port).start()
+        gunicorn.receiver = receiver
+        wait_until(lambda: len(receiver.access_paths()) >= 10, timeout=15, what="records buffered in the outage")
+        assert sorted(receiver.access_paths()) == sorted(f"/during/{n}" for n in range(10))
+        gunicorn.stop()
+    finally:
+        receiver.stop()
+    reports = assert_exact_accounting(gunicorn)
+    assert all(r["dropped"] == 0 for r in reports)
+
+
+def test_a_slow_collector_slows_no_request(server):
+    with HttpReceiver("ndjson", delay=0.4) as receiver:
+        gunicorn = server(receiver, "-k", "gthread", "--threads", "4")
+        durations = []
+        for n in range(60):
+            started = time.monotonic()
+            assert gunicorn.request(f"/slow/{n}")[0] == 200
+            durations.append(time.monotonic() - started)
+        durations.sort()
+        assert durations[len(durations) // 2] < 0.05, durations[-10:]
+        assert durations[-1] < 0.3, durations[-10:]
+        wait_until(lambda: len(receiver.access_paths()) >= 60, timeout=15, what="every record, slowly")
+        gunicorn.stop()
+    assert all(r["dropped"] == 0 for r in assert_exact_accounting(gunicorn))
+
+
+def test_429_waits_for_retry_after_and_500_is_retried(server):
+    with HttpReceiver("ndjson") as receiver:
+        gunicorn = server(receiver)
+        time.sleep(0.3)
+        receiver.answers = [Answer(429, headers={"Retry-After": "2"}), Answer(500)]
+        before = len(receiver.requests)
+        gunicorn.request("/pushed-back")
+        wait_until(lambda: "/pushed-back" in receiver.access_paths(), timeout=15, what="the retried record")
+        gunicorn.stop()
+    times = receiver.requests[before:]
+    assert [r["status"] for r in times[:3]] == [429, 500, 200]
+    assert receiver.access_paths().count("/pushed-back") == 1
+    reports = " ".join(r["message"] for r in gunicorn.delivery_reports())
+    assert "the collector answered HTTP 429" in reports and "asked to wait 2 s" in reports
+    assert all(r["dropped"] == 0 for r in assert_exact_accounting(gunicorn))
+
+
+def test_retry_after_is_honoured():
+    """The wait after a 429 is at least its Retry-After, measured on the receiver's clock."""
+    from gunicorn_loggers.delivery import DeliveryEngine
+    from gunicorn_loggers.transports.http import HttpTransport, NdjsonFormat, parse_http_url
+
+    with HttpReceiver("ndjson") as receiver:
+        receiver.answers = [Answer(429, headers={"Retry-After": "1"})]
+        engine = DeliveryEngine(HttpTransport(parse_http_url(receiver.url), NdjsonFormat()))
+        engine.submit(b'{"message":"wait for me"}\n')
+        wait_until(lambda: receiver.messages() == ["wait for me"], timeout=10, what="the record")
+        engine.close(1)
+    first, second = receiver.requests[:2]
+    assert (first["status"], second["status"]) == (429, 200)
+    assert second["at"] - first["at"] >= 0.95
+    assert engine.stats()["delivered"] == 1
+
+
+def test_413_splits_the_batch_and_a_record_too_large_alone_is_rejected(server):
+    with HttpReceiver("ndjson", max_body=6000) as receiver:
+        env = {"GUNICORN_LOGGERS_REQUEST_HEADERS": "x-pad"}
+        gunicorn = server(receiver, "-k", "gthread", "--threads", "8", "--graceful-timeout", "5", env=env)
+        time.sleep(0.3)
+        import concurrent.futures
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda n: gunicorn.request(f"/many/{n}"), range(80)))
+        gunicorn.request("/huge", headers={"X-Pad": "h" * 7000})
+        wait_until(lambda: len(receiver.access_paths()) >= 80, timeout=15, what="every small record")
+        time.sleep(0.3)
+        gunicorn.stop()
+    assert 413 in [r["status"] for r in receiver.requests]
+    assert sorted(receiver.access_paths()) == sorted(f"/many/{n}" for n in range(80))
+    stats = worker_report(gunicorn)
+    assert stats["dropped_rejected"] == 1 and stats["dropped"] == 1
+    assert any("HTTP 413: a single record" in r["message"] for r in gunicorn.delivery_reports())
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "GUNICORN_LOGGERS_URL is required by HttpLogger"),
+        ({"GUNICORN_LOGGERS_URL": "ftp://u:hunter22@host/x"}, "does not start with http:// or https://"),
+        ({"GUNICORN_LOGGERS_URL": "http://u:hunter22@host:99999/x"}, "is not a valid URL"),
+        ({"GUNICORN_LOGGERS_URL": "http://u:hunter22@/x"}, "has no host"),
+        ({"GUNICORN_LOGGERS_URL": "http://h/x", "GUNICORN_LOGGERS_HTTP_FORMAT": "xml"}, "ndjson, loki, bulk"),
+        ({"GUNICORN_LOGGERS_URL": "http://h/x", "GUNICORN_LOGGERS_HTTP_FORMAT": "bulk"}, "ends in /_bulk"),
+        ({"GUNICORN_LOGGERS_URL": "http://h/x", "GUNICORN_LOGGERS_HTTP_HEADERS": "Bad Name=hunter22"}, "item 1"),
+        ({"GUNICORN_LOGGERS_URL": "http://h/x", "GUNICORN_LOGGERS_HTTP_HEADERS": "A=${NOPE}"}, "${NOPE}, which is"),
+        ({"GUNICORN_LOGGERS_URL": "https://h/x", "GUNICORN_LOGGERS_CA_FILE": "/nonexistent.pem"}, "cannot load"),
+    ],
+)
+def test_bad_options_stop_gunicorn_with_one_line_and_no_secret(tmp_path, env, expected):
+    process = NetworkGunicorn(tmp_path, logger_class=LOGGER, env=env)
+    assert process.run_to_exit() == 1
+    output = process.all_output()
+    assert expected in output
+    assert "Traceback" not in output and "hunter22" not in output
+    assert len([line for line in output.splitlines() if line.startswith("Error:")]) == 1, output
+
+
+@pytest.mark.parametrize(("conf", "kind"), [("http.py", "ndjson"), ("loki.py", "loki"), ("elasticsearch.py", "bulk")])
+def test_conf_files_send_everything_to_the_url(tmp_path, conf, kind):
+    with HttpReceiver(kind) as receiver:
+        gunicorn = NetworkGunicorn(
+            tmp_path,
+            "-c",
+            str(REPO / "conf" / conf),
+            receiver=receiver,
+            logger_class=None,
+            access_log=False,
+            error_log=False,
+            env={"GUNICORN_LOGGERS_URL": receiver.url},
+        )
+        with gunicorn:
+            gunicorn.request("/from-conf")
+            wait_until(lambda: "/from-conf" in receiver.access_paths(), what="the access record")
+        assert receiver.errors == []
+        assert "at exit: " in gunicorn.stderr_path.read_text()
