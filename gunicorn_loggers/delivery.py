@@ -292,10 +292,14 @@ class DeliveryEngine:
                 continue
             if self._closing and time.monotonic() >= self._deadline:
                 return
-            if not self._connected and not self._connect():
-                if self._closing:
-                    return  # nobody to flush to: the rest is counted as dropped at exit
-                continue
+            if not self._connected:
+                connected = self._connect()
+                if connected is None:
+                    continue  # waited out (part of) the backoff; close() may have cut it short
+                if not connected:
+                    if self._closing:
+                        return  # nobody to flush to: the rest is counted as dropped at exit
+                    continue
             self._send_batch()
 
     def _take_batch(self) -> None:
@@ -314,27 +318,35 @@ class DeliveryEngine:
             return None
         return max(0.05, min(SOCKET_TIMEOUT, self._deadline - time.monotonic()))
 
-    def _connect(self) -> bool:
+    def _connect(self) -> bool | None:
+        """``True`` when connected, ``False`` when an attempt failed, ``None`` after waiting in the backoff."""
         now = time.monotonic()
         if not self._closing and not self._retry_now and now < self._next_attempt:
             due = self._until_report_due()
             self._wakeup.wait(min(self._next_attempt - now, BACKOFF_MAX if due is None else due))
-            return False
+            return None
         self._retry_now = False
         try:
             self.transport.connect(self._timeout() or SOCKET_TIMEOUT)
         except Exception as exc:  # OSError, and name resolution failing in its own ways
             self._failed(f"cannot connect: {describe_error(exc)}")
             return False
-        self._attempts = 0
         self._connected = True
+        return True
+
+    def _recovered(self) -> None:
+        """A batch went through: the outage, if any, is over and the backoff starts again from the bottom.
+
+        Not at connect: a collector that accepts connections and then fails every
+        batch (HTTP 503, no Fluentd ack) must see the backoff grow.
+        """
+        self._attempts = 0
         if self._down_since is not None and self._down_reported:
             with self._mutex:
                 dropped = self.dropped
             self._event(20, f"delivering again after {time.monotonic() - self._down_since:.1f} s; {dropped} dropped")
         self._down_since = None
         self._down_reported = False
-        return True
 
     def _failed(self, why: str, retry_after: float | None = None) -> None:
         """The connection is gone: close it, schedule the next attempt, tell the local log once per outage."""
@@ -371,6 +383,8 @@ class DeliveryEngine:
         self._settle(batch, outcome)
         if outcome.error is not None:
             self._failed(outcome.error, outcome.retry_after)
+        else:
+            self._recovered()
 
     def _settle(self, batch: list[bytes], outcome: Outcome) -> None:
         """Count what the transport did with ``batch``; what it hands back becomes the next batch.

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from gunicorn_loggers.delivery import DeliveryEngine, parse_endpoint
+from gunicorn_loggers.delivery import DeliveryEngine, Outcome, parse_endpoint
 from gunicorn_loggers.sinks.socket import TRUNCATED, fit_json_line
 from gunicorn_loggers.sinks.syslog import SyslogFramer, severity_of
 from tests.receivers import NdjsonReceiver, free_port, wait_until
@@ -81,6 +81,74 @@ def test_records_wait_in_the_buffer_until_the_receiver_appears():
         engine.close(1)
     assert [r["n"] for r in receiver.snapshot()] == list(range(100))
     assert any("delivering again" in message for _, message, _ in reports)
+
+
+def test_closing_during_the_backoff_still_makes_one_attempt():
+    port = free_port()
+    engine = DeliveryEngine(parse_endpoint(f"tcp://127.0.0.1:{port}"))
+    engine.submit(line(1))
+    time.sleep(1.0)  # a few refused attempts: the sender now waits in a backoff of about a second
+    with NdjsonReceiver(port=port) as receiver:
+        engine.close(3)
+        wait_until(lambda: receiver.snapshot(), timeout=3, what="the record flushed at close")
+    assert engine.stats()["delivered"] == 1
+
+
+class ScriptedTransport:
+    """A transport that answers each send with the next scripted outcome; for the engine's own rules."""
+
+    name = "scripted://"
+    batch_records = 100
+    batch_bytes = 1 << 20
+
+    def __init__(self, *outcomes) -> None:
+        self.outcomes = list(outcomes)
+        self.batches: list[list[bytes]] = []
+        self.sent_at: list[float] = []
+
+    def connect(self, timeout: float) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def send(self, batch, timeout):
+        self.batches.append(list(batch))
+        self.sent_at.append(time.monotonic())
+        script = self.outcomes.pop(0) if self.outcomes else (lambda b: Outcome(delivered=len(b)))
+        return script(batch)
+
+
+def test_outcomes_count_rejected_retry_and_honour_retry_after():
+    transport = ScriptedTransport(
+        lambda b: Outcome(delivered=1, rejected=1, retry=b[2:], note="HTTP 400: bad record"),
+        lambda b: Outcome(retry=b, error="the collector answered HTTP 429", retry_after=0.6),
+    )
+    reports = []
+    engine = DeliveryEngine(transport, report=lambda *r: reports.append(r), report_interval=0.2)
+    for n in range(4):
+        engine.submit(line(n))
+    wait_until(lambda: len(transport.batches) >= 3, timeout=5, what="three sends")
+    engine.close(1)
+    first, second, third = transport.batches[:3]
+    assert len(first) == 4 and second == first[2:] and third == first[2:]
+    assert transport.sent_at[2] - transport.sent_at[1] >= 0.55  # Retry-After, not the 0.1 s backoff
+    stats = engine.stats()
+    assert (stats["delivered"], stats["dropped_rejected"], stats["dropped"]) == (3, 1, 1)
+    text = " ".join(message for _, message, _ in reports)
+    assert "the collector rejected 1 records: HTTP 400: bad record" in text
+    assert "asked to wait 0.6 s" in text
+
+
+def test_a_transport_that_miscounts_cannot_break_the_accounting():
+    transport = ScriptedTransport(lambda b: Outcome(delivered=99, retry=[]))
+    engine = DeliveryEngine(transport)
+    for n in range(3):
+        engine.submit(line(n))
+    wait_until(lambda: transport.batches, what="a send")
+    engine.close(1)
+    stats = engine.stats()
+    assert stats["produced"] == stats["delivered"] + stats["dropped"] == 3
 
 
 def test_reports_come_at_most_once_per_interval():

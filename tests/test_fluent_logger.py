@@ -1,0 +1,176 @@
+"""FluentLogger: a real gunicorn speaking Fluentd's forward protocol to a receiver that decodes msgpack strictly."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.gunicorn_process import REPO
+from tests.receivers import ForwardReceiver, NetworkGunicorn, free_port, wait_until
+
+LOGGER = "gunicorn_loggers.FluentLogger"
+
+
+@pytest.fixture
+def server(tmp_path):
+    started: list[NetworkGunicorn] = []
+
+    def start(target, *args, env=None, **kwargs) -> NetworkGunicorn:
+        receiver = target if isinstance(target, ForwardReceiver) else None
+        url = target.url if receiver is not None else target
+        workdir = tmp_path / f"server{len(started)}"
+        workdir.mkdir()
+        environment = {"GUNICORN_LOGGERS_URL": url, "GUNICORN_LOGGERS_REPORT_INTERVAL": "1", **(env or {})}
+        kwargs.setdefault("access_log", False)
+        process = NetworkGunicorn(workdir, *args, receiver=receiver, logger_class=LOGGER, env=environment, **kwargs)
+        started.append(process)
+        return process.start()
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+def exit_stats(gunicorn: NetworkGunicorn, processes: int = 2) -> list[dict]:
+    reports = [r["delivery"] for r in gunicorn.exit_reports()]
+    assert len(reports) == processes, gunicorn.all_output()[-3000:]
+    for stats in reports:
+        assert stats["delivered"] + stats["dropped"] == stats["produced"], stats
+        assert stats["pending"] == 0
+    return reports
+
+
+def rfc3339_ns(stamp: str) -> int:
+    seconds, _, fraction = stamp.rstrip("Z").partition(".")
+    whole = int(time.mktime(time.strptime(seconds, "%Y-%m-%dT%H:%M:%S")) - time.timezone)
+    return whole * 10**9 + int(fraction.ljust(9, "0"))
+
+
+@pytest.mark.parametrize("worker", ["sync", "gevent"])
+def test_packed_forward_batches_with_event_time_tags_and_acks(server, worker):
+    with ForwardReceiver() as receiver:
+        gunicorn = server(receiver, "-k", worker)
+        for n in range(20):
+            gunicorn.request(f"/fwd/{n}")
+        gunicorn.request("/log")
+        wait_until(lambda: len(receiver.access_paths()) >= 21, what="access records")
+        wait_until(lambda: any(r.get("message") == "app says hello" for r in receiver.records()), what="app record")
+        gunicorn.stop()
+    assert receiver.errors == []
+    events = receiver.snapshot()
+    assert {e["mode"] for e in events} == {"packed"}
+    assert {e["tag"] for e in events} == {"gunicorn.access", "gunicorn.error"}
+    assert all("url" in e["record"] for e in events if e["tag"] == "gunicorn.access")
+    assert all("url" not in e["record"] for e in events if e["tag"] == "gunicorn.error")
+    for event in events:
+        assert event["time_ns"] == rfc3339_ns(event["record"]["@timestamp"])  # EventTime keeps the nanoseconds
+    assert len(receiver.chunks) < len(events)  # batched
+    reports = exit_stats(gunicorn)
+    assert sum(r["delivered"] for r in reports) == len(events)  # acknowledged means delivered, no more
+
+
+def test_tag_prefix_is_configurable(server):
+    with ForwardReceiver() as receiver:
+        gunicorn = server(receiver, env={"GUNICORN_LOGGERS_FLUENT_TAG": "shop.web"})
+        gunicorn.request("/tagged")
+        wait_until(lambda: "/tagged" in receiver.access_paths(), what="the record")
+    assert {e["tag"] for e in receiver.snapshot()} == {"shop.web.access", "shop.web.error"}
+
+
+def test_no_ack_means_not_delivered_the_chunk_is_sent_again(server):
+    with ForwardReceiver(ack=False) as receiver:
+        gunicorn = server(receiver, env={"GUNICORN_LOGGERS_READ_TIMEOUT": "0.5"})
+        gunicorn.request("/unacked")
+        reports = gunicorn.wait_for(
+            lambda: [r for r in gunicorn.delivery_reports() if "no ack within 0.5 s" in r["message"]],
+            what="the missing-ack report",
+        )
+        assert reports[0]["delivery"]["delivered"] == 0
+        sent_unacked = len(receiver.chunks)
+        receiver.ack = True
+        wait_until(lambda: "/unacked" in receiver.access_paths(), timeout=15, what="the record once acked")
+        time.sleep(0.5)
+        gunicorn.stop()
+    reports = exit_stats(gunicorn)
+    assert all(r["dropped"] == 0 for r in reports)
+    assert sent_unacked >= 2  # each process's chunk went out and was sent again, unacknowledged
+    # at least once: the receiver holds copies of what it never acknowledged, never fewer than delivered
+    assert len(receiver.snapshot()) > sum(r["delivered"] for r in reports)
+
+
+def test_receiver_absent_at_start_then_killed_and_restarted(server):
+    port = free_port()
+    gunicorn = server(f"tcp://127.0.0.1:{port}")
+    for n in range(3):
+        assert gunicorn.request(f"/early/{n}")[0] == 200
+    reports = gunicorn.wait_for(gunicorn.delivery_reports, what="a delivery report")
+    assert "cannot connect: ConnectionRefusedError" in reports[0]["message"]
+    receiver = ForwardReceiver(port=port).start()
+    try:
+        gunicorn.receiver = receiver
+        wait_until(lambda: len(receiver.access_paths()) >= 3, timeout=15, what="buffered records")
+        receiver.stop()
+        for n in range(5):
+            assert gunicorn.request(f"/during/{n}")[0] == 200
+        time.sleep(0.5)
+        receiver = ForwardReceiver(port=port).start()
+        gunicorn.receiver = receiver
+        wait_until(lambda: len(receiver.access_paths()) >= 5, timeout=15, what="records from the outage")
+        assert sorted(set(receiver.access_paths())) == sorted(f"/during/{n}" for n in range(5))
+        gunicorn.stop()
+    finally:
+        receiver.stop()
+    assert all(r["dropped"] == 0 for r in exit_stats(gunicorn)), [r["message"] for r in gunicorn.delivery_reports()]
+
+
+def test_the_receiver_agrees_with_the_fluent_logger_client():
+    """Cross-check of the test receiver with PyPI's fluent-logger as an independent client."""
+    from fluent import sender
+
+    with ForwardReceiver() as receiver:
+        for nanos in (False, True):
+            client = sender.FluentSender("app", host="127.0.0.1", port=receiver.port, nanosecond_precision=nanos)
+            stamp = 1_700_000_000.25 if nanos else 1_700_000_000  # a float without nanos: fluent-logger sends it as is
+            assert client.emit_with_time("cross", stamp, {"n": 1, "nanos": nanos}), client.last_error
+            client.close()
+        wait_until(lambda: len(receiver.snapshot()) == 2, what="both events")
+    assert receiver.errors == []
+    plain, precise = receiver.snapshot()
+    assert (plain["tag"], plain["mode"], plain["record"]) == ("app.cross", "message", {"n": 1, "nanos": False})
+    assert plain["time_ns"] == 1_700_000_000 * 10**9
+    assert precise["time_ns"] == 1_700_000_000_250_000_000  # EventTime, as our sender uses it
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "GUNICORN_LOGGERS_URL is required by FluentLogger"),
+        ({"GUNICORN_LOGGERS_URL": "udp://127.0.0.1:24224"}, "does not start with tcp:// or unix://"),
+        ({"GUNICORN_LOGGERS_URL": "tcp://h:24224", "GUNICORN_LOGGERS_FLUENT_TAG": "bad tag"}, "FLUENT_TAG"),
+    ],
+)
+def test_bad_options_stop_gunicorn_with_one_line(tmp_path, env, expected):
+    process = NetworkGunicorn(tmp_path, logger_class=LOGGER, env=env)
+    assert process.run_to_exit() == 1
+    output = process.all_output()
+    assert expected in output and "Traceback" not in output
+    assert len([line for line in output.splitlines() if line.startswith("Error:")]) == 1, output
+
+
+def test_default_port_and_conf_fluent(tmp_path):
+    with ForwardReceiver() as receiver:
+        gunicorn = NetworkGunicorn(
+            tmp_path,
+            "-c",
+            str(REPO / "conf" / "fluent.py"),
+            receiver=receiver,
+            logger_class=None,
+            access_log=False,
+            error_log=False,
+            env={"GUNICORN_LOGGERS_URL": receiver.url},
+        )
+        with gunicorn:
+            gunicorn.request("/from-conf")
+            wait_until(lambda: "/from-conf" in receiver.access_paths(), what="the access record")
+        assert "at exit: " in gunicorn.stderr_path.read_text()
