@@ -1,33 +1,161 @@
-"""End to end with a network logger: requests/s and p99 of a hello-world app under ``wrk``.
+"""Network loggers end to end under ``wrk``, and the records per second one worker's sender ships.
 
-Configurations, each a fresh ``gunicorn -w 1 -k sync`` on 127.0.0.1:
+Two measurements, each against receivers on 127.0.0.1 started here and stopped by PID:
 
-* ``none``: gunicorn's default logger, no access log (the baseline);
-* ``rsyslog``: ``SyslogLogger`` over TCP to a live rsyslogd (started here, stopped by PID);
-* ``blackhole``: ``SyslogLogger`` over TCP to a receiver that accepts and never reads.
+1. **End to end**: requests/s and p99 of a hello-world app (``gunicorn -w 1 -k sync``)
+   under ``wrk`` for each configuration, rounds interleaved:
 
-Rounds interleave the configurations. After each rsyslog run the worker's exit report
-must balance (delivered + dropped == produced). Run from the repository root::
+   * ``none``: gunicorn's default logger, no access log (the baseline);
+   * ``rsyslog``: ``SyslogLogger`` over TCP to a live rsyslogd;
+   * ``blackhole``: ``SyslogLogger`` over TCP to a receiver that accepts and never reads;
+   * ``ndjson``, ``loki``, ``bulk``: ``HttpLogger`` in each format, ``otlp``:
+     ``OtlpLogger``, ``fluent``: ``FluentLogger``, each to a fast receiver in its own
+     process that answers as the collector would (2xx, ``_bulk`` items, Fluentd acks)
+     without validating.
+
+   After each run every process's exit report must balance (delivered + dropped == produced).
+
+2. **Ship rate**: one process's :class:`DeliveryEngine` with each transport, fed
+   ``--records`` typical access records as fast as ``submit()`` takes them (buffer big
+   enough for all), timed until the last is delivered. This is the sender's ceiling,
+   far above what one sync worker produces.
+
+Run from the repository root::
 
     .venv/bin/python benchmarks/bench_network.py --rounds 3 --duration 5
+    .venv/bin/python benchmarks/bench_network.py --skip-wrk --records 50000
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import re
+import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.receivers import NdjsonReceiver, NetworkGunicorn, Rsyslog
+from tests.receivers import NdjsonReceiver, NetworkGunicorn, Rsyslog, free_port
 
 LATENCY = re.compile(r"99%\s+([\d.]+)(us|ms|s)\b")
 RATE = re.compile(r"Requests/sec:\s+([\d.]+)")
+HTTP_PATHS = {"ndjson": "/logs", "loki": "/loki/api/v1/push", "bulk": "/logs-bench-default/_bulk", "otlp": "/v1/logs"}
+COLLECTOR_KINDS = ("ndjson", "loki", "bulk", "otlp", "fluent")
+
+
+# -- fast receivers, each in a process of its own ------------------------------------------------
+
+
+def serve_http(kind: str, port: int) -> None:
+    answer = {
+        "ndjson": (200, b""),
+        "loki": (204, b""),
+        "bulk": (200, b'{"took":1,"errors":false,"items":[]}'),
+        "otlp": (200, b"{}"),
+    }[kind]
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def setup(self):
+            super().setup()
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # headers and body: 2 writes
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            status, body = answer
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    server.serve_forever()
+
+
+def serve_forward(port: int) -> None:
+    import msgpack
+
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", port))
+    server.listen(16)
+
+    def handle(connection: socket.socket) -> None:
+        unpacker = msgpack.Unpacker(raw=False)
+        while True:
+            data = connection.recv(1 << 20)
+            if not data:
+                return
+            unpacker.feed(data)
+            for message in unpacker:
+                if isinstance(message, list) and len(message) == 3 and isinstance(message[2], dict):
+                    chunk = message[2].get("chunk")
+                    if chunk:
+                        connection.sendall(msgpack.packb({"ack": chunk}))
+
+    while True:
+        connection, _ = server.accept()
+        threading.Thread(target=handle, args=(connection,), daemon=True).start()
+
+
+class FastReceiver:
+    """``bench_network.py --serve KIND PORT`` in a subprocess, stopped by PID."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        if self.kind == "fluent":
+            return f"tcp://127.0.0.1:{self.port}"
+        return f"http://127.0.0.1:{self.port}{HTTP_PATHS[self.kind]}"
+
+    def start(self) -> FastReceiver:
+        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", self.kind, str(self.port)])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"{self.kind} receiver did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(5)
+        self.proc = None
+
+
+def logger_for(kind: str, receiver: FastReceiver) -> tuple[str, dict[str, str]]:
+    if kind == "otlp":
+        return "gunicorn_loggers.OtlpLogger", {"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": receiver.url}
+    if kind == "fluent":
+        return "gunicorn_loggers.FluentLogger", {"GUNICORN_LOGGERS_URL": receiver.url}
+    return "gunicorn_loggers.HttpLogger", {"GUNICORN_LOGGERS_URL": receiver.url, "GUNICORN_LOGGERS_HTTP_FORMAT": kind}
+
+
+# -- 1. end to end -------------------------------------------------------------------------------
 
 
 def run_wrk(port: int, duration: int) -> tuple[float, float]:
@@ -42,33 +170,60 @@ def run_wrk(port: int, duration: int) -> tuple[float, float]:
     return float(RATE.search(out).group(1)), p99_ms
 
 
+def exit_reports(server: NetworkGunicorn) -> list[dict]:
+    reports = []
+    for path in (server.error_path, server.stderr_path):
+        if path.exists():
+            for line in path.read_bytes().splitlines():
+                if b" at exit: " in line:
+                    reports.append(json.loads(line))
+    stats = []
+    for report in reports:
+        if "delivery" in report:
+            stats.append(report["delivery"])
+        else:  # the otel schema keeps it among the attributes
+            from gunicorn_loggers.schemas.otlp_json import plain_value
+
+            record = report["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]
+            attributes = {kv["key"]: plain_value(kv["value"]) for kv in record["attributes"]}
+            stats.append(attributes["delivery"])
+    return stats
+
+
 def one_run(kind: str, workdir: Path, duration: int) -> tuple[float, float]:
     workdir.mkdir(parents=True)
     receiver = None
     args: list[str] = ["-k", "sync", "--graceful-timeout", "3"]
+    app = "benchmarks.hello_app:app"
     if kind == "none":
-        server = NetworkGunicorn(workdir, *args, app="benchmarks.hello_app:app", logger_class=None, access_log=False)
-    else:
+        server = NetworkGunicorn(workdir, *args, app=app, logger_class=None, access_log=False)
+    elif kind in ("rsyslog", "blackhole"):
         receiver = Rsyslog(workdir / "rsyslog").start() if kind == "rsyslog" else NdjsonReceiver(read=False).start()
         server = NetworkGunicorn(
             workdir,
             *args,
             "--log-syslog-to",
             f"tcp://127.0.0.1:{receiver.port}",
-            app="benchmarks.hello_app:app",
+            app=app,
             logger_class="gunicorn_loggers.network_loggers.SyslogLogger",
             access_log=False,
             env={"GUNICORN_LOGGERS_LOCAL_ERRORS": "always"},
         )
+    else:
+        receiver = FastReceiver(kind).start()
+        logger_class, env = logger_for(kind, receiver)
+        env["GUNICORN_LOGGERS_LOCAL_ERRORS"] = "always"
+        server = NetworkGunicorn(workdir, *args, app=app, logger_class=logger_class, access_log=False, env=env)
     try:
         server.start()
         result = run_wrk(server.port, duration)
         server.stop()
         if kind != "none":
-            for report in server.exit_reports():
-                stats = report["delivery"]
-                assert stats["delivered"] + stats["dropped"] == stats["produced"], stats
-            worker = max((r["delivery"] for r in server.exit_reports()), key=lambda s: s["produced"])
+            stats = exit_reports(server)
+            assert stats, f"no exit report from {kind}"
+            for report in stats:
+                assert report["delivered"] + report["dropped"] == report["produced"], report
+            worker = max(stats, key=lambda s: s["produced"])
             print(f"  {kind}: produced {worker['produced']}, dropped {worker['dropped']}", file=sys.stderr)
         return result
     finally:
@@ -77,25 +232,107 @@ def one_run(kind: str, workdir: Path, duration: int) -> tuple[float, float]:
             receiver.stop()
 
 
+# -- 2. ship rate --------------------------------------------------------------------------------
+
+ACCESS_RECORD = {
+    "@timestamp": "2026-11-25T12:00:00.123456Z",
+    "log.level": "info",
+    "message": "GET /api/orders/1234?page=2 200",
+    "ecs": {"version": "9.4.0"},
+    "http": {"request": {"method": "GET"}, "response": {"status_code": 200, "body": {"bytes": 1234}}},
+    "url": {"path": "/api/orders/1234", "query": "page=2"},
+    "client": {"ip": "10.1.2.3"},
+    "user_agent": {"original": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36"},
+    "event": {"duration": 1234567, "dataset": "gunicorn.access"},
+    "service": {"name": "shop"},
+}
+
+
+def frame_for(kind: str) -> bytes:
+    line = json.dumps(ACCESS_RECORD, separators=(",", ":")).encode() + b"\n"
+    if kind == "otlp":
+        from gunicorn_loggers.schemas.otlp_json import log_record, logs_request
+
+        record = log_record(time.time_ns(), "info", "GET /api/orders/1234 200", {"url.path": "/api/orders/1234"})
+        return json.dumps(logs_request({"service.name": "shop"}, "gunicorn.access", [record])).encode() + b"\n"
+    if kind in ("loki", "fluent"):
+        return b"access\0" + line
+    return line
+
+
+def transport_for(kind: str, receiver: FastReceiver):
+    from gunicorn_loggers.transports.fluent import ForwardTransport
+    from gunicorn_loggers.transports.http import (
+        BulkFormat,
+        HttpTransport,
+        LokiFormat,
+        NdjsonFormat,
+        OtlpFormat,
+        parse_http_url,
+    )
+    from gunicorn_loggers.transports.socket import parse_endpoint
+
+    if kind == "fluent":
+        return ForwardTransport(
+            parse_endpoint(receiver.url), {b"access": "gunicorn.access", b"error": "gunicorn.error"}
+        )
+    body = {"ndjson": NdjsonFormat, "loki": lambda: LokiFormat("shop"), "bulk": BulkFormat, "otlp": OtlpFormat}[kind]()
+    return HttpTransport(parse_http_url(receiver.url), body)
+
+
+def ship_rate(kind: str, records: int) -> float:
+    from gunicorn_loggers.delivery import DeliveryEngine
+
+    receiver = FastReceiver(kind).start()
+    try:
+        engine = DeliveryEngine(transport_for(kind, receiver), max_records=records + 1, max_bytes=1 << 30)
+        frame = frame_for(kind)
+        started = time.monotonic()
+        for _ in range(records):
+            engine.submit(frame)
+        deadline = started + 120
+        while engine.stats()["delivered"] < records and time.monotonic() < deadline:
+            time.sleep(0.002)
+        elapsed = time.monotonic() - started
+        stats = engine.stats()
+        engine.close(1, final_report=False)
+        assert stats["delivered"] == records, stats
+        return records / elapsed
+    finally:
+        receiver.stop()
+
+
 def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--serve":
+        kind, port = sys.argv[2], int(sys.argv[3])
+        serve_forward(port) if kind == "fluent" else serve_http(kind, port)
+        return
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--records", type=int, default=50_000)
+    parser.add_argument("--kinds", default="none,rsyslog,blackhole," + ",".join(COLLECTOR_KINDS))
+    parser.add_argument("--skip-wrk", action="store_true")
     options = parser.parse_args()
-    kinds = ("none", "rsyslog", "blackhole")
-    results: dict[str, list[tuple[float, float]]] = {kind: [] for kind in kinds}
-    with tempfile.TemporaryDirectory() as tmp:
-        for round_ in range(options.rounds):
-            for kind in kinds:
-                results[kind].append(one_run(kind, Path(tmp) / f"{round_}-{kind}", options.duration))
-                print(f"round {round_} {kind}: {results[kind][-1]}", file=sys.stderr)
-    rate = {kind: statistics.median(r for r, _ in results[kind]) for kind in kinds}
-    p99 = {kind: statistics.median(p for _, p in results[kind]) for kind in kinds}
-    for kind in kinds:
-        print(f"{kind:10s} {rate[kind]:9.0f} req/s  p99 {p99[kind]:.2f} ms")
-    print(f"rsyslog / none     {rate['rsyslog'] / rate['none']:.3f}")
-    ratio, latency = rate["blackhole"] / rate["rsyslog"], p99["blackhole"] / p99["rsyslog"]
-    print(f"blackhole / rsyslog {ratio:.3f}  p99 x{latency:.2f}")
+    kinds = tuple(options.kinds.split(","))
+    if not options.skip_wrk:
+        results: dict[str, list[tuple[float, float]]] = {kind: [] for kind in kinds}
+        with tempfile.TemporaryDirectory() as tmp:
+            for round_ in range(options.rounds):
+                for kind in kinds:
+                    results[kind].append(one_run(kind, Path(tmp) / f"{round_}-{kind}", options.duration))
+                    print(f"round {round_} {kind}: {results[kind][-1]}", file=sys.stderr)
+        rate = {kind: statistics.median(r for r, _ in results[kind]) for kind in kinds}
+        p99 = {kind: statistics.median(p for _, p in results[kind]) for kind in kinds}
+        for kind in kinds:
+            ratio = f"{rate[kind] / rate['none']:.3f} of none" if "none" in rate and kind != "none" else ""
+            print(f"{kind:10s} {rate[kind]:9.0f} req/s  p99 {p99[kind]:6.2f} ms  {ratio}")
+        if "rsyslog" in rate and "blackhole" in rate:
+            ratio, latency = rate["blackhole"] / rate["rsyslog"], p99["blackhole"] / p99["rsyslog"]
+            print(f"blackhole / rsyslog {ratio:.3f}  p99 x{latency:.2f}")
+    print(f"ship rate, one process's sender, {options.records} access records:")
+    for kind in COLLECTOR_KINDS:
+        print(f"  {kind:8s} {ship_rate(kind, options.records):9.0f} records/s")
 
 
 if __name__ == "__main__":

@@ -146,6 +146,7 @@ class DeliveryEngine:
         self._down_reported = False
         self._last_error: str | None = None
         self._send_started: float | None = None
+        self._last_send = 0.0
         self._connected = False
         self._rejecting = False
         self._events: list[tuple[int, str]] = []
@@ -292,6 +293,7 @@ class DeliveryEngine:
                 continue
             if self._closing and time.monotonic() >= self._deadline:
                 return
+            self._gather()
             if not self._connected:
                 connected = self._connect()
                 if connected is None:
@@ -302,10 +304,27 @@ class DeliveryEngine:
                     continue
             self._send_batch()
 
+    def _gather(self) -> None:
+        """Let a request-per-batch transport's batch fill for up to its ``linger`` since the last send.
+
+        An HTTP request or a Fluentd ack costs both ends far more than a socket write:
+        under load, batches of hundreds instead of a few keep that cost small.
+        """
+        linger = getattr(self.transport, "linger", 0.0)
+        if not linger or self._closing or self._send_started is not None:
+            return
+        wait = self._last_send + linger - time.monotonic()
+        if wait <= 0 or len(self._batch) >= self.transport.batch_records:
+            return
+        self._wakeup.wait(wait)  # close() and retry_now() cut it short
+        with self._mutex:
+            if not self._closed:
+                self._take_batch()
+
     def _take_batch(self) -> None:
-        """Move frames from the queue into the batch; caller holds the mutex."""
+        """Move frames from the queue into the batch, up to the transport's limits; caller holds the mutex."""
         queue, batch = self._queue, self._batch
-        size = 0
+        size = sum(map(len, batch))
         limit, byte_limit = self.transport.batch_records, self.transport.batch_bytes
         while queue and len(batch) < limit and (not batch or size + len(queue[0]) <= byte_limit):
             frame = queue.popleft()
@@ -373,7 +392,7 @@ class DeliveryEngine:
 
     def _send_batch(self) -> None:
         batch = self._batch
-        self._send_started = time.monotonic()
+        self._send_started = self._last_send = time.monotonic()
         try:
             outcome = self.transport.send(batch, self._timeout())
         except Exception as exc:  # a transport must not raise; if it does, the batch is kept

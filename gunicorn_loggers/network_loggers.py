@@ -322,13 +322,15 @@ def parse_headers(raw: str, option: str, env: Mapping[str, str], secrets: Any, p
     return headers
 
 
-def _ca_context(ca_file: str | None, option: str) -> ssl.SSLContext | None:
+def _check_ca_file(ca_file: str | None, option: str) -> str | None:
+    """Load ``ca_file`` once to fail at start-up; each process then builds its own context."""
     from .transports.http import tls_context
 
     try:
-        return tls_context(ca_file)
+        tls_context(ca_file)
     except (OSError, ssl.SSLError, ValueError) as exc:
         raise ConfigError(f"{option}={ca_file!r}: cannot load the certificates: {exc.__class__.__name__}") from None
+    return ca_file
 
 
 def _http_target(url: str, option: str, secrets: Any) -> Any:
@@ -382,13 +384,14 @@ class HttpLogger(NetworkLogger):
         body_format = self._format(env, target)
         headers = parse_headers(env.get(PREFIX + "HTTP_HEADERS") or "", f"{PREFIX}HTTP_HEADERS", env, secrets)
         ca_file = _text(env, "CA_FILE")
-        context = _ca_context(ca_file, f"{PREFIX}CA_FILE") if target.scheme == "https" else None
+        if target.scheme == "https":
+            _check_ca_file(ca_file, f"{PREFIX}CA_FILE")
         return HttpTransport(
             target,
             body_format,
             headers=headers,
             gzip_body=_boolean(env, "HTTP_GZIP", False),
-            context=context,
+            ca_file=ca_file,
             connect_timeout=_seconds(env, "CONNECT_TIMEOUT", 5.0),
             read_timeout=_seconds(env, "READ_TIMEOUT", 10.0),
             secrets=secrets,
@@ -496,7 +499,8 @@ class OtlpLogger(NetworkLogger):
                     f"OTEL_EXPORTER_OTLP_TIMEOUT={timeout_ms!r} is not a number of milliseconds"
                 ) from None
         ca_file = _text(env, "CA_FILE") or _otel(env, "CERTIFICATE")
-        context = _ca_context(ca_file, "the CA file") if target.scheme == "https" else None
+        if target.scheme == "https":
+            _check_ca_file(ca_file, "the CA file")
         resource = resource_attributes(env)
         named = _text(env, "SERVICE_NAME") or (env.get("OTEL_SERVICE_NAME") or "").strip()
         overrides = {}
@@ -509,7 +513,7 @@ class OtlpLogger(NetworkLogger):
             OtlpFormat(resource_defaults=resource, resource_overrides=overrides),
             headers=headers,
             gzip_body=gzip_body,
-            context=context,
+            ca_file=ca_file,
             connect_timeout=_seconds(env, "CONNECT_TIMEOUT", 5.0),
             read_timeout=read_timeout,
             secrets=secrets,

@@ -371,8 +371,10 @@ class _Server(ThreadingHTTPServer):
 
     def get_request(self):
         connection, address = super().get_request()
-        if self.owner.tls is not None:
-            connection = self.owner.tls.wrap_socket(connection, server_side=True)
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # headers and body go in two writes
+        connection.settimeout(30)  # no handler thread waits forever on a silent client
+        if self.owner.tls is not None:  # the handshake happens on the first read, in the handler thread
+            connection = self.owner.tls.wrap_socket(connection, server_side=True, do_handshake_on_connect=False)
         with self.owner._lock:
             self.owner._connections.append(connection)
         return connection, address
@@ -453,7 +455,9 @@ class HttpReceiver:
         server, self._server = self._server, None
         if server is None:
             return
-        server.shutdown()
+        stopper = threading.Thread(target=server.shutdown, daemon=True)
+        stopper.start()
+        stopper.join(5)  # bounded: a stuck accept loop must not hang the test run
         server.server_close()
         with self._lock:
             connections, self._connections = self._connections, []

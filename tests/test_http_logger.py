@@ -182,12 +182,13 @@ def test_gzip_tokens_from_the_environment_and_credentials_never_reach_a_log_line
     assert not any(token in json.dumps(r) or password in json.dumps(r) for r in receiver.snapshot())
 
 
-def test_https_with_a_custom_ca_file(server, tmp_path):
+@pytest.mark.parametrize("worker", ["sync", "gevent"])
+def test_https_with_a_custom_ca_file(server, tmp_path, worker):
     ca, cert, key = make_certificates(tmp_path / "tls")
     with HttpReceiver("ndjson", tls=server_tls(cert, key)) as receiver:
-        trusted = server(receiver, env={"GUNICORN_LOGGERS_CA_FILE": str(ca)})
+        trusted = server(receiver, "-k", worker, env={"GUNICORN_LOGGERS_CA_FILE": str(ca)})
         trusted.request("/over-tls")
-        wait_until(lambda: "/over-tls" in receiver.access_paths(), what="the record over TLS")
+        trusted.wait_for(lambda: "/over-tls" in receiver.access_paths(), what="the record over TLS")
         untrusted = server(receiver.url, env={"GUNICORN_LOGGERS_HTTP_FORMAT": "ndjson"})
         untrusted.request("/not-trusted")
         reports = untrusted.wait_for(untrusted.delivery_reports, what="a report")

@@ -33,6 +33,8 @@ from .socket import Endpoint, open_connection, peer_has_closed
 BATCH_RECORDS, BATCH_BYTES = 1000, 1024 * 1024
 #: Seconds to wait for the acks of a batch.
 ACK_TIMEOUT = 10.0
+#: Least time between two batches while a batch is not full: each waits for its ack.
+LINGER = 0.02
 
 
 def event_time(time_ns: int) -> msgpack.ExtType:
@@ -73,6 +75,7 @@ class ForwardTransport:
         self.ack_timeout = ack_timeout
         self.batch_records = batch_records
         self.batch_bytes = batch_bytes
+        self.linger = LINGER
         self._sock = None
 
     def connect(self, timeout: float) -> None:

@@ -25,6 +25,7 @@ import base64
 import email.utils
 import gzip
 import http.client
+import os
 import ssl
 import time
 from collections.abc import Iterable, Mapping
@@ -36,13 +37,15 @@ import orjson
 
 from . import Outcome, TransportError, describe_error
 from ._lines import record_level, record_time_ns
-from ._unpatched import ssl_context_class
+from ._unpatched import allocate_lock, ssl_context_class
 from .socket import Endpoint, open_connection, peer_has_closed
 
 #: Defaults for the timeouts (seconds).
 CONNECT_TIMEOUT, READ_TIMEOUT = 5.0, 10.0
 #: Most a batch holds; a 413 lowers the byte limit for the rest of the process.
 BATCH_RECORDS, BATCH_BYTES = 1000, 1024 * 1024
+#: Least time between two requests while a batch is not full: at most 20 requests a second per process.
+LINGER = 0.05
 #: The byte limit never goes below this after a 413.
 MIN_BODY = 1024
 #: How much of a collector's error answer a report quotes.
@@ -137,7 +140,8 @@ def parse_http_url(url: str, secrets: Secrets | None = None) -> HttpTarget:
         token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
         authorization = f"Basic {token}"
         if secrets is not None:
-            secrets.add(user, password, parts.username or "", parts.password or "", token)
+            names = [name for name in (user, parts.username or "") if len(name) >= 3]  # "a" would garble reports
+            secrets.add(*names, password, parts.password or "", token)
     if secrets is not None and parts.query:
         secrets.add(parts.query)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -389,6 +393,52 @@ def tls_context(ca_file: str | None) -> ssl.SSLContext:
     return context
 
 
+class _ForkGuard:
+    """Keeps ``fork`` out of OpenSSL while a sender thread is inside it.
+
+    OpenSSL 3 takes process-wide locks during a handshake (algorithm fetches) and
+    on the first reads after it. A worker forked while the master's sender holds
+    one inherits it locked by a thread that does not exist there, and its own first
+    handshake then waits forever (seen with gevent workers). So the sender holds
+    this guard around every TLS operation, and ``fork`` waits for it — at most the
+    time one operation may take — before going ahead anyway.
+    """
+
+    def __init__(self) -> None:
+        self._lock = allocate_lock()
+        self._held_for_fork = False
+        os.register_at_fork(before=self._before, after_in_parent=self._after, after_in_child=self._in_child)
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+    def _before(self) -> None:
+        self._held_for_fork = self._lock.acquire(True, CONNECT_TIMEOUT + READ_TIMEOUT)
+
+    def _after(self) -> None:
+        if self._held_for_fork:
+            self._held_for_fork = False
+            self._lock.release()
+
+    def _in_child(self) -> None:
+        self._lock = allocate_lock()  # the child has no sender thread yet: nothing inside OpenSSL
+        self._held_for_fork = False
+
+
+_FORK_GUARD = _ForkGuard()
+
+
+class _NoGuard:
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
 class _TooLarge(Exception):
     """The collector answered 413 for this piece."""
 
@@ -403,7 +453,7 @@ class HttpTransport:
         *,
         headers: Mapping[str, str] | None = None,
         gzip_body: bool = False,
-        context: ssl.SSLContext | None = None,
+        ca_file: str | None = None,
         connect_timeout: float = CONNECT_TIMEOUT,
         read_timeout: float = READ_TIMEOUT,
         secrets: Secrets | None = None,
@@ -414,14 +464,16 @@ class HttpTransport:
         self.format = body_format
         self.name = target.display
         self.gzip = gzip_body
-        self.context = context if target.scheme == "https" else None
-        if target.scheme == "https" and self.context is None:
-            self.context = tls_context(None)
+        self.ca_file = ca_file
+        self._context: ssl.SSLContext | None = None
+        self._context_pid = 0
+        self._guard = _FORK_GUARD if target.scheme == "https" else _NoGuard()
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.secrets = secrets or Secrets()
         self.batch_records = batch_records
         self.batch_bytes = batch_bytes
+        self.linger = LINGER
         self.max_body = batch_bytes
         self.headers = {"Content-Type": body_format.content_type, "User-Agent": USER_AGENT}
         if gzip_body:
@@ -438,8 +490,12 @@ class HttpTransport:
     # -- connection --------------------------------------------------------------------------
 
     def connect(self, timeout: float) -> None:
+        with self._guard:
+            self._open(timeout)
+
+    def _open(self, timeout: float) -> None:
         self.close()
-        conn = _Connection(self.target, min(timeout, self.connect_timeout), self.context)
+        conn = _Connection(self.target, min(timeout, self.connect_timeout), self._tls())
         try:
             conn.connect()
         except Exception as exc:
@@ -447,6 +503,20 @@ class HttpTransport:
             raise TransportError(self.secrets.redact(describe_error(exc))) from None
         self._conn = conn
         self._fresh = True
+
+    def _tls(self) -> ssl.SSLContext | None:
+        """This process's own TLS context, made in the sender thread.
+
+        Never one inherited through ``fork``: a worker forked while the master's
+        sender was inside a handshake inherits the context's OpenSSL locks held by a
+        thread that no longer exists, and its first handshake waits forever.
+        """
+        if self.target.scheme != "https":
+            return None
+        if self._context is None or self._context_pid != os.getpid():
+            self._context = tls_context(self.ca_file)
+            self._context_pid = os.getpid()
+        return self._context
 
     def close(self) -> None:
         conn, self._conn = self._conn, None
@@ -457,6 +527,10 @@ class HttpTransport:
 
     def send(self, batch: list[bytes], timeout: float | None) -> Outcome:
         """Send ``batch`` in pieces of at most :attr:`max_body` bytes, halving a piece on 413."""
+        with self._guard:
+            return self._send(batch, timeout)
+
+    def _send(self, batch: list[bytes], timeout: float | None) -> Outcome:
         delivered = rejected = 0
         notes: list[str] = []
         pieces = self._pieces(batch)
@@ -504,7 +578,7 @@ class HttpTransport:
         for attempt in (0, 1):
             if self._conn is None:
                 try:
-                    self.connect(self.connect_timeout if timeout is None else timeout)
+                    self._open(self.connect_timeout if timeout is None else timeout)
                 except OSError as exc:
                     return Outcome(retry=piece, error=f"cannot connect: {exc}")
             conn = self._conn
