@@ -6,6 +6,7 @@ Two measurements, each against receivers on 127.0.0.1 started here and stopped b
    under ``wrk`` for each configuration, rounds interleaved:
 
    * ``none``: gunicorn's default logger, no access log (the baseline);
+   * ``json``: ``JsonLogger`` writing the same records to a local file (what building them costs);
    * ``rsyslog``: ``SyslogLogger`` over TCP to a live rsyslogd;
    * ``blackhole``: ``SyslogLogger`` over TCP to a receiver that accepts and never reads;
    * ``ndjson``, ``loki``, ``bulk``: ``HttpLogger`` in each format, ``otlp``:
@@ -42,6 +43,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -197,6 +200,8 @@ def one_run(kind: str, workdir: Path, duration: int) -> tuple[float, float]:
     app = "benchmarks.hello_app:app"
     if kind == "none":
         server = NetworkGunicorn(workdir, *args, app=app, logger_class=None, access_log=False)
+    elif kind == "json":  # the floor for a network logger: the same records to a local file
+        server = NetworkGunicorn(workdir, *args, app=app, logger_class="gunicorn_loggers.JsonLogger")
     elif kind in ("rsyslog", "blackhole"):
         receiver = Rsyslog(workdir / "rsyslog").start() if kind == "rsyslog" else NdjsonReceiver(read=False).start()
         server = NetworkGunicorn(
@@ -218,7 +223,7 @@ def one_run(kind: str, workdir: Path, duration: int) -> tuple[float, float]:
         server.start()
         result = run_wrk(server.port, duration)
         server.stop()
-        if kind != "none":
+        if kind not in ("none", "json"):
             stats = exit_reports(server)
             assert stats, f"no exit report from {kind}"
             for report in stats:
@@ -249,12 +254,13 @@ ACCESS_RECORD = {
 
 
 def frame_for(kind: str) -> bytes:
-    line = json.dumps(ACCESS_RECORD, separators=(",", ":")).encode() + b"\n"
+    line = orjson.dumps(ACCESS_RECORD, option=orjson.OPT_APPEND_NEWLINE)
     if kind == "otlp":
         from gunicorn_loggers.schemas.otlp_json import log_record, logs_request
 
         record = log_record(time.time_ns(), "info", "GET /api/orders/1234 200", {"url.path": "/api/orders/1234"})
-        return json.dumps(logs_request({"service.name": "shop"}, "gunicorn.access", [record])).encode() + b"\n"
+        request = logs_request({"service.name": "shop", "process.pid": os.getpid()}, "gunicorn.access", [record])
+        return orjson.dumps(request, option=orjson.OPT_APPEND_NEWLINE)  # as the otel schema's lines are
     if kind in ("loki", "fluent"):
         return b"access\0" + line
     return line
@@ -311,7 +317,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--records", type=int, default=50_000)
-    parser.add_argument("--kinds", default="none,rsyslog,blackhole," + ",".join(COLLECTOR_KINDS))
+    parser.add_argument("--kinds", default="none,json,rsyslog,blackhole," + ",".join(COLLECTOR_KINDS))
     parser.add_argument("--skip-wrk", action="store_true")
     options = parser.parse_args()
     kinds = tuple(options.kinds.split(","))

@@ -129,6 +129,32 @@ def test_one_request_merges_records_by_resource_and_scope():
     assert scopes[0]["logRecords"][1]["timeUnixNano"] == "2"
 
 
+def test_the_byte_level_merge_equals_the_decoded_one():
+    import orjson
+
+    from gunicorn_loggers.schemas.otlp_json import log_record, logs_request
+    from gunicorn_loggers.transports.http import OtlpFormat
+
+    def frame(n, scope, pid, dumps):
+        record = log_record(n, "warning", f'm{n} ,"scopeLogs":[{{"scope": ]}}]}}]}}', {"n": n}, trace_id="ab" * 16)
+        return dumps(logs_request({"service.name": "shop", "process.pid": pid}, scope, [record])) + b"\n"
+
+    fast = [frame(n, s, p, orjson.dumps) for n, (s, p) in enumerate([("a", 1), ("b", 1), ("a", 2), ("a", 1)])]
+    slow = [frame(n, s, p, lambda v: json.dumps(v).encode()) for n, (s, p) in enumerate([("a", 1), ("b", 1)])]
+    for otlp in (OtlpFormat(), OtlpFormat({"host.name": "h"}, {"service.name": "over"})):
+        merged = json.loads(otlp.body(fast + slow))
+        by_pid = {}
+        for resource_logs in merged["resourceLogs"]:
+            attributes = {kv["key"]: kv["value"] for kv in resource_logs["resource"]["attributes"]}
+            by_pid[attributes["process.pid"]["intValue"]] = resource_logs
+            assert attributes.get("host.name", {"stringValue": "h"}) == {"stringValue": "h"}
+        assert sorted(by_pid) == ["1", "2"]
+        scopes = {s["scope"]["name"]: s["logRecords"] for s in by_pid["1"]["scopeLogs"]}
+        assert [r["timeUnixNano"] for r in scopes["a"]] == ["0", "3", "0"]
+        assert [r["timeUnixNano"] for r in scopes["b"]] == ["1", "1"]
+        assert scopes["a"][0]["body"]["stringValue"].startswith('m0 ,"scopeLogs"')
+
+
 def test_logs_endpoint_is_used_as_it_is(server):
     with HttpReceiver("otlp", path="/custom/logs/path") as receiver:
         env = {"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": f"http://127.0.0.1:{receiver.port}/custom/logs/path"}

@@ -306,6 +306,7 @@ class OtlpFormat(BodyFormat):
 
         self._defaults = key_values(resource_defaults or {})
         self._overrides = key_values(resource_overrides or {})
+        self._resources: dict[bytes, bytes] = {}
 
     def _resource(self, resource: dict[str, Any]) -> dict[str, Any]:
         if not self._defaults and not self._overrides:
@@ -318,30 +319,50 @@ class OtlpFormat(BodyFormat):
         return {**resource, "attributes": attributes}
 
     def body(self, frames: list[bytes]) -> bytes:
-        resources: dict[bytes, tuple[dict[str, Any], dict[bytes, dict[str, Any]]]] = {}
+        """One request for the whole batch, built from the frames' bytes where their shape allows.
+
+        The ``otel`` schema's lines all have the shape
+        ``{"resourceLogs":[{"resource":R,"scopeLogs":[{"scope":S,"logRecords":[L]}]}]}``:
+        R, S and L are cut out and regrouped without decoding L (a string value cannot
+        hold these markers: its quotes are escaped). Any other frame is decoded.
+        """
+        groups: dict[bytes, dict[bytes, list[bytes]]] = {}
         for frame in frames:
-            request = orjson.loads(frame)
-            for resource_logs in request.get("resourceLogs", []):
-                resource = self._resource(resource_logs.get("resource", {}))
-                key = orjson.dumps([resource, resource_logs.get("schemaUrl", "")])
-                entry = resources.get(key)
-                if entry is None:
-                    shell = {"resource": resource, "scopeLogs": []}
-                    if resource_logs.get("schemaUrl"):
-                        shell["schemaUrl"] = resource_logs["schemaUrl"]
-                    entry = resources[key] = (shell, {})
-                shell, scopes = entry
-                for scope_logs in resource_logs.get("scopeLogs", []):
-                    scope = scope_logs.get("scope", {})
-                    scope_key = orjson.dumps([scope, scope_logs.get("schemaUrl", "")])
-                    merged = scopes.get(scope_key)
-                    if merged is None:
-                        merged = scopes[scope_key] = {"scope": scope, "logRecords": []}
-                        if scope_logs.get("schemaUrl"):
-                            merged["schemaUrl"] = scope_logs["schemaUrl"]
-                        shell["scopeLogs"].append(merged)
-                    merged["logRecords"].extend(scope_logs.get("logRecords", []))
-        return orjson.dumps({"resourceLogs": [shell for shell, _ in resources.values()]})
+            parts = _otlp_parts(frame)
+            if parts is None:
+                for resource, scope, record in self._decoded_parts(frame):
+                    groups.setdefault(resource, {}).setdefault(scope, []).append(record)
+                continue
+            resource, scope, record = parts
+            groups.setdefault(self._resource_bytes(resource), {}).setdefault(scope, []).append(record)
+        resource_logs = []
+        for resource, scopes in groups.items():
+            scope_logs = b",".join(
+                b'{"scope":%s,"logRecords":[%s]}' % (scope, b",".join(records)) for scope, records in scopes.items()
+            )
+            resource_logs.append(b'{"resource":%s,"scopeLogs":[%s]}' % (resource, scope_logs))
+        return b'{"resourceLogs":[' + b",".join(resource_logs) + b"]}"
+
+    def _resource_bytes(self, resource: bytes) -> bytes:
+        cached = self._resources.get(resource)
+        if cached is None:
+            cached = resource
+            if self._defaults or self._overrides:
+                cached = orjson.dumps(self._resource(orjson.loads(resource)))
+            if len(self._resources) > 256:
+                self._resources.clear()
+            self._resources[resource] = cached
+        return cached
+
+    def _decoded_parts(self, frame: bytes) -> list[tuple[bytes, bytes, bytes]]:
+        parts = []
+        request = orjson.loads(frame)
+        for resource_logs in request.get("resourceLogs", []):
+            resource = orjson.dumps(self._resource(resource_logs.get("resource", {})))
+            for scope_logs in resource_logs.get("scopeLogs", []):
+                scope = orjson.dumps(scope_logs.get("scope", {}))
+                parts += [(resource, scope, orjson.dumps(record)) for record in scope_logs.get("logRecords", [])]
+        return parts
 
     def accepted(self, frames: list[bytes], answer: bytes, secrets: Secrets) -> Outcome:
         try:
@@ -360,6 +381,27 @@ class OtlpFormat(BodyFormat):
         message = secrets.redact(str(partial.get("errorMessage") or "")[:EXCERPT])
         note = f"OTLP partial success{': ' + message if message else ''}"
         return Outcome(delivered=len(frames) - rejected, rejected=rejected, note=note)
+
+
+_OTLP_HEAD = b'{"resourceLogs":[{"resource":'
+_OTLP_SCOPE = b',"scopeLogs":[{"scope":'
+_OTLP_RECORDS = b',"logRecords":['
+_OTLP_TAIL = b"]}]}]}"
+
+
+def _otlp_parts(frame: bytes) -> tuple[bytes, bytes, bytes] | None:
+    """``(resource, scope, record)`` bytes of a one-record request as the ``otel`` schema writes it, else None."""
+    frame = frame.rstrip(b"\n")
+    if not frame.startswith(_OTLP_HEAD) or not frame.endswith(_OTLP_TAIL):
+        return None
+    scope_at = frame.find(_OTLP_SCOPE, len(_OTLP_HEAD))
+    records_at = frame.find(_OTLP_RECORDS, scope_at + len(_OTLP_SCOPE)) if scope_at > 0 else -1
+    if records_at < 0:
+        return None
+    record = frame[records_at + len(_OTLP_RECORDS) : -len(_OTLP_TAIL)]
+    if not record.startswith(b"{") or not record.endswith(b"}") or b'"schemaUrl"' in frame[:records_at]:
+        return None
+    return frame[len(_OTLP_HEAD) : scope_at], frame[scope_at + len(_OTLP_SCOPE) : records_at], record
 
 
 # -- the transport ---------------------------------------------------------------------------------
