@@ -352,12 +352,13 @@ class HttpLogger(NetworkLogger):
 
     extra_options = {**NETWORK_OPTIONS, **HTTP_OPTIONS}
 
-    def _format(self, env: Mapping[str, str], target: Any) -> Any:
+    def _format(self, cfg: Any, env: Mapping[str, str], target: Any) -> Any:
+        from .config import load_settings
         from .transports.http import BulkFormat, LokiFormat, NdjsonFormat
 
         self._http_format = _choice(env, "HTTP_FORMAT", HTTP_FORMATS, "ndjson")
         if self._http_format == "loki":
-            return LokiFormat(self._service_name(env))
+            return LokiFormat(load_settings(cfg, env=env, extra_options=self.extra_options).service_name)
         if self._http_format == "bulk":
             index = _text(env, "BULK_INDEX")
             if index is None and not target.path.rstrip("/").endswith("/_bulk"):
@@ -367,12 +368,6 @@ class HttpLogger(NetworkLogger):
             return BulkFormat(index)
         return NdjsonFormat()
 
-    @staticmethod
-    def _service_name(env: Mapping[str, str]) -> str:
-        from .config import load_settings
-
-        return load_settings(env=env, extra_options=HttpLogger.extra_options).service_name
-
     def transport(self, cfg: Any, network: NetworkSettings) -> Transport:
         from .transports.http import HttpTransport, Secrets
 
@@ -381,7 +376,7 @@ class HttpLogger(NetworkLogger):
             raise ConfigError(f"{PREFIX}URL is required by HttpLogger, e.g. {PREFIX}URL=http://127.0.0.1:8080/logs")
         secrets = Secrets()
         target = _http_target(network.url, f"{PREFIX}URL", secrets)
-        body_format = self._format(env, target)
+        body_format = self._format(cfg, env, target)
         headers = parse_headers(env.get(PREFIX + "HTTP_HEADERS") or "", f"{PREFIX}HTTP_HEADERS", env, secrets)
         ca_file = _text(env, "CA_FILE")
         if target.scheme == "https":

@@ -243,6 +243,29 @@ def test_a_slow_collector_slows_no_request(server):
     assert all(r["dropped"] == 0 for r in assert_exact_accounting(gunicorn))
 
 
+def test_a_collector_that_never_answers_slows_no_request_and_stop_stays_bounded(server):
+    with HttpReceiver("ndjson", delay=30) as receiver:
+        env = {"GUNICORN_LOGGERS_READ_TIMEOUT": "1"}
+        gunicorn = server(receiver, "--graceful-timeout", "3", env=env)
+        durations = []
+        for n in range(100):
+            started = time.monotonic()
+            assert gunicorn.request(f"/unanswered/{n}")[0] == 200
+            durations.append(time.monotonic() - started)
+        durations.sort()
+        assert durations[50] < 0.05 and durations[-1] < 0.5, durations[-10:]
+        gunicorn.wait_for(
+            lambda: [r for r in gunicorn.delivery_reports() if "TimeoutError" in r["message"]],
+            what="the timeout report",
+        )
+        started = time.monotonic()
+        gunicorn.stop()
+        assert time.monotonic() - started < 8.0
+    worker = max((r["delivery"] for r in gunicorn.exit_reports()), key=lambda s: s["produced"])
+    assert worker["produced"] >= 100 and worker["delivered"] + worker["dropped"] == worker["produced"]
+    assert worker["dropped_at_exit"] > 0
+
+
 def test_429_waits_for_retry_after_and_500_is_retried(server):
     with HttpReceiver("ndjson") as receiver:
         gunicorn = server(receiver)
