@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import time
 
 import pytest
@@ -225,6 +226,33 @@ def test_collector_absent_at_start_then_killed_and_restarted(server):
         receiver.stop()
     reports = assert_exact_accounting(gunicorn)
     assert all(r["dropped"] == 0 for r in reports)
+
+
+def test_sighup_and_sigusr1_during_an_outage_keep_serving_and_account_for_every_record(server):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/loki/api/v1/push"
+    gunicorn = server(url, "-w", "2", "--graceful-timeout", "3", env={"GUNICORN_LOGGERS_HTTP_FORMAT": "loki"})
+    gunicorn.request("/before")
+    gunicorn.signal(signal.SIGHUP)
+    gunicorn.wait_for(
+        lambda: sum(r["message"].startswith("Booting worker") for r in gunicorn.error_records()) >= 4,
+        what="workers booted after the reload",
+    )
+    gunicorn.wait_for(lambda: len(gunicorn.exit_reports()) >= 2, what="the old workers' exit reports")
+    gunicorn.signal(signal.SIGUSR1)
+    for n in range(3):
+        assert gunicorn.request(f"/after/{n}")[0] == 200
+    with HttpReceiver("loki", port=port) as receiver:
+        gunicorn.receiver = receiver
+        wait_until(lambda: len(receiver.access_paths()) >= 3, timeout=15, what="records from the outage")
+        time.sleep(0.5)
+        assert sorted(receiver.access_paths()) == [f"/after/{n}" for n in range(3)]
+        gunicorn.stop()
+    assert receiver.errors == []
+    reports = [r["delivery"] for r in gunicorn.exit_reports()]
+    assert len(reports) == 5  # two old workers, two new ones, the master
+    for stats in reports:
+        assert stats["delivered"] + stats["dropped"] == stats["produced"], stats
 
 
 def test_a_slow_collector_slows_no_request(server):
