@@ -9,4 +9,4 @@ python3 -m venv .venv
 if [ -f tests/install_receivers.sh ]; then bash tests/install_receivers.sh; fi
 bash tests/install_syslog_ng.sh
 .venv/bin/ruff check .
-exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+exec .venv/bin/python -m pytest -q -p no:cacheprovider -o faulthandler_timeout=120 "$@"
