@@ -274,7 +274,7 @@ def test_a_slow_collector_slows_no_request(server):
 def test_a_collector_that_never_answers_slows_no_request_and_stop_stays_bounded(server):
     with HttpReceiver("ndjson", delay=30) as receiver:
         env = {"GUNICORN_LOGGERS_READ_TIMEOUT": "1"}
-        gunicorn = server(receiver, "--graceful-timeout", "3", env=env)
+        gunicorn = server(receiver, "--graceful-timeout", "3", env=env, quiet=True)
         durations = []
         for n in range(100):
             started = time.monotonic()
