@@ -167,7 +167,9 @@ class DeliveryEngine:
             if self._closed or self._pending_records >= self.max_records or self._pending_bytes + size > self.max_bytes:
                 self.dropped_full += 1
                 return False
-            self._queue.append(frame)
+            # orjson's bytes keep an allocation of about 8 KiB whatever their length; a queued
+            # copy of exact size keeps resident memory near max_bytes instead of 6-8x over it.
+            self._queue.append(bytes(memoryview(frame)))
             self._pending_records += 1
             self._pending_bytes += size
             idle = self._idle
