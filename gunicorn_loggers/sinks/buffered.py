@@ -21,7 +21,7 @@ import select
 import stat
 import weakref
 
-from ..real_threads import allocate_lock, start_new_thread
+from ..transports._unpatched import allocate_lock, start_new_thread
 from ._base import Sink
 
 MAX_PENDING_BYTES = 64 * 1024
