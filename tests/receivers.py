@@ -246,41 +246,34 @@ ruleset(name="remote") {{
 """
 
 
-class Rsyslog:
-    """A real rsyslogd on 127.0.0.1 (UDP and TCP on one free port), in the foreground, stopped by PID."""
+class ForegroundDaemon:
+    """A log daemon run in the foreground by a test: ready once its TCP port answers, stopped by PID.
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
-        self.workdir = workdir
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.port = port or free_port((socket.SOCK_STREAM, socket.SOCK_DGRAM))
-        self.conf = workdir / "rsyslog.conf"
-        self.pidfile = workdir / "rsyslogd.pid"
-        self.received_path = workdir / "received.json"
-        self.raw_path = workdir / "raw.log"
-        self.unparsed_path = workdir / "unparsed.log"
-        self.proc: subprocess.Popen | None = None
+    Subclasses set ``workdir``, ``port`` and ``name`` and call :meth:`launch` from ``start``.
+    """
 
-    def start(self, timeout: float = 15.0) -> Rsyslog:
-        self.conf.write_text(RSYSLOG_CONF.format(workdir=self.workdir, port=self.port))
-        self._log = (self.workdir / "rsyslogd.out").open("wb")
-        self.proc = subprocess.Popen(
-            [RSYSLOGD, "-n", "-f", str(self.conf), "-i", str(self.pidfile)],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            cwd=self.workdir,
-        )
+    name = "daemon"
+    proc: subprocess.Popen | None = None
+
+    @property
+    def output_path(self) -> Path:
+        return self.workdir / f"{self.name}.out"
+
+    def launch(self, command: list[str], env: dict | None = None, timeout: float = 15.0, settle: float = 0.0) -> None:
+        self._log = self.output_path.open("wb")
+        self.proc = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, cwd=self.workdir, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"rsyslogd exited: {(self.workdir / 'rsyslogd.out').read_text()}")
+                raise AssertionError(f"{self.name} exited: {self.output_path.read_text()}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                time.sleep(0.2)  # imudp starts with imtcp; give it a moment
-                return self
+                time.sleep(settle)
+                return
             except OSError:
                 time.sleep(0.05)
         self.stop()
-        raise AssertionError(f"rsyslogd did not listen on {self.port} in {timeout} s")
+        raise AssertionError(f"{self.name} did not listen on {self.port} in {timeout} s")
 
     def stop(self) -> None:
         if self.proc is None:
@@ -294,6 +287,28 @@ class Rsyslog:
                 self.proc.wait(5)
         self._log.close()
         self.proc = None
+
+
+class Rsyslog(ForegroundDaemon):
+    """A real rsyslogd on 127.0.0.1 (UDP and TCP on one free port), in the foreground, stopped by PID."""
+
+    name = "rsyslogd"
+
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port((socket.SOCK_STREAM, socket.SOCK_DGRAM))
+        self.conf = workdir / "rsyslog.conf"
+        self.pidfile = workdir / "rsyslogd.pid"
+        self.received_path = workdir / "received.json"
+        self.raw_path = workdir / "raw.log"
+        self.unparsed_path = workdir / "unparsed.log"
+
+    def start(self, timeout: float = 15.0) -> Rsyslog:
+        self.conf.write_text(RSYSLOG_CONF.format(workdir=self.workdir, port=self.port))
+        command = [RSYSLOGD, "-n", "-f", str(self.conf), "-i", str(self.pidfile)]
+        self.launch(command, timeout=timeout, settle=0.2)  # imudp starts with imtcp; give it a moment
+        return self
 
     def __enter__(self) -> Rsyslog:
         return self.start()

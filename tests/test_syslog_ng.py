@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.gunicorn_process import REPO
-from tests.receivers import NetworkGunicorn, free_port
+from tests.receivers import ForegroundDaemon, NetworkGunicorn, free_port
 
 ROOT = REPO / ".receivers" / "syslog-ng"
 BINARY = ROOT / "usr" / "sbin" / "syslog-ng"
@@ -31,8 +29,10 @@ log {{ source(s_net); parser(p_json); destination(d_file); }};
 """
 
 
-class SyslogNg:
+class SyslogNg(ForegroundDaemon):
     """syslog-ng in the foreground on a free loopback port (UDP and TCP), stopped by PID."""
+
+    name = "syslog-ng"
 
     def __init__(self, workdir: Path) -> None:
         if not BINARY.exists():
@@ -41,43 +41,18 @@ class SyslogNg:
         workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port((socket.SOCK_STREAM, socket.SOCK_DGRAM))
         self.received_path = workdir / "received.json"
-        self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 15.0) -> SyslogNg:
         conf = self.workdir / "syslog-ng.conf"
         conf.write_text(CONF.format(port=self.port, received=self.received_path))
-        self._out = (self.workdir / "syslog-ng.out").open("wb")
         env = {**os.environ, "LD_LIBRARY_PATH": str(ROOT / "usr" / "lib" / "syslog-ng")}
         command = [
-            str(BINARY), "-F", "--no-caps", "--module-path", str(ROOT / "usr" / "lib" / "syslog-ng" / "3.38"),
+            str(BINARY), "-F", "-e", "--no-caps", "--module-path", str(ROOT / "usr" / "lib" / "syslog-ng" / "3.38"),
             "-f", str(conf), "-p", str(self.workdir / "pid"), "-R", str(self.workdir / "persist"),
             "-c", str(self.workdir / "ctl"),
         ]  # fmt: skip
-        self.proc = subprocess.Popen([*command, "-e"], env=env, stdout=self._out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"syslog-ng exited: {(self.workdir / 'syslog-ng.out').read_text()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise AssertionError(f"syslog-ng did not listen on {self.port} in {timeout} s")
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
-        self._out.close()
-        self.proc = None
+        self.launch(command, env=env, timeout=timeout)
+        return self
 
     def received(self) -> list[dict]:
         """Each message: syslog-ng's header fields, and our JSON record parsed strictly from MESSAGE."""
@@ -156,4 +131,4 @@ def test_lf_framing_is_what_syslog_ng_drops(tmp_path, syslog_ng):
         time.sleep(1.0)
     assert [m for m in syslog_ng.received() if "/lf/" in m["MESSAGE"]] == []
     syslog_ng.stop()
-    assert "Invalid frame header" in (syslog_ng.workdir / "syslog-ng.out").read_text()  # it arrived, and was refused
+    assert "Invalid frame header" in syslog_ng.output_path.read_text()  # it arrived, and was refused
