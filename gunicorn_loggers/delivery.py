@@ -8,7 +8,9 @@ each process, hands batches to a :class:`~gunicorn_loggers.transports.Transport`
 (a socket, HTTP, Fluentd forward), reconnects with exponential backoff and jitter
 (waiting at least as long as a collector's ``Retry-After``), and reports trouble
 on the *local* error stream at most once per report interval. At exit it flushes
-within the time gunicorn allows.
+within the time gunicorn allows, but gives up once the receiver has taken nothing
+for :data:`STALL_GIVE_UP` seconds: a collector that accepts connections and never
+reads or answers would otherwise hold every deploy for the whole graceful timeout.
 
 Accounting is exact: ``delivered + dropped == produced`` once the queue is empty,
 and ``delivered + dropped + pending == produced`` at every moment. What
@@ -52,6 +54,10 @@ RETRY_AFTER_MAX = 60.0
 LINGER = 0.005
 #: A connection whose ``send`` has not returned for this long is reported as not delivering.
 STALL_AFTER = 1.0
+#: The flush at exit is abandoned once the receiver has taken nothing (no byte, no batch) for this
+#: long; while it keeps taking something it gets the whole flush timeout. Every network wait of the
+#: flush is capped at this too.
+STALL_GIVE_UP = 2.0
 
 
 # -- the engine ---------------------------------------------------------------------------------
@@ -91,7 +97,14 @@ class DeliveryEngine:
     receives the delivery reports (the network loggers write them to the local
     error log). ``flush_timeout`` bounds the flush at exit; when the collector
     cannot be reached at that point, the engine makes one immediate attempt and
-    then counts the rest as dropped instead of waiting.
+    then counts the rest as dropped instead of waiting. A collector that is
+    reachable but takes nothing for :data:`STALL_GIVE_UP` seconds ends the flush
+    early too.
+
+    A transport may expose ``progress_at``: the ``time.monotonic()`` at which the
+    receiver last took something (an HTTP answer, a Fluentd ack). Then the flush
+    can also give up on a send that began before it and is still waiting under
+    the transport's own, longer timeout.
     """
 
     def __init__(
@@ -154,6 +167,8 @@ class DeliveryEngine:
         self._last_report = -1e9
         self._reported_drops = 0
         self._deadline = 0.0
+        self._progress_at = 0.0  # when the receiver last took something, or the flush began
+        self._abandoned: float | None = None  # seconds without progress when the flush gave up
 
     # -- request path --------------------------------------------------------------------------
 
@@ -239,13 +254,12 @@ class DeliveryEngine:
             self._closing = True
             running = self._pid == os.getpid()
         timeout = self.flush_timeout if timeout is None else timeout
-        self._deadline = time.monotonic() + timeout
+        self._progress_at = time.monotonic()
+        self._deadline = self._progress_at + timeout
         finished = not running
         if running:
             self._wakeup.set()
-            if self._finished.acquire(True, max(0.0, timeout)):
-                self._finished.release()
-                finished = True
+            finished = self._await_sender()
         if self._events or self._rejections:
             self._report_if_due(force=True)  # what the rate limit held back, before the totals
         with self._mutex:
@@ -258,9 +272,48 @@ class DeliveryEngine:
         if self.report is not None and stats["produced"] and (final_report or stats["dropped"]):
             level = 30 if stats["dropped"] else 20
             why = f"; last error: {self._last_error}" if stats["dropped"] and self._last_error else ""
-            self._emit(level, f"gunicorn-loggers: {self.name} {when}: {self._summary(stats)}{why}", stats)
+            gave_up = ""
+            if self._abandoned is not None and stats["dropped_at_exit"]:
+                gave_up = f"flush abandoned: the receiver made no progress for {self._abandoned:.1f} s; "
+            message = f"gunicorn-loggers: {self.name} {when}: {gave_up}{self._summary(stats)}{why}"
+            self._emit(level, message, stats)
         if finished:  # a sender still stuck in a send closes the transport itself when it returns
             self.transport.close()
+
+    def _await_sender(self) -> bool:
+        """Wait for the sender to end the flush; ``False`` when close() stops waiting first.
+
+        Until the deadline, or, for a transport that tells its ``progress_at``, until
+        the receiver has taken nothing for :data:`STALL_GIVE_UP`: a send begun before
+        the flush waits under the transport's own timeout (10 s for an HTTP answer),
+        which the sender cannot cut short.
+        """
+        judged = hasattr(self.transport, "progress_at")
+        while True:
+            now = time.monotonic()
+            until = self._deadline
+            if judged:
+                until = min(until, self._last_progress() + STALL_GIVE_UP)
+            if self._finished.acquire(True, max(0.0, min(until - now, 0.25))):
+                self._finished.release()
+                return True
+            now = time.monotonic()
+            if now >= self._deadline:
+                return False
+            if judged and self._stalled(now):
+                return False
+
+    def _last_progress(self) -> float:
+        return max(self._progress_at, getattr(self.transport, "progress_at", 0.0) or 0.0)
+
+    def _stalled(self, now: float) -> bool:
+        """While flushing: the receiver has taken nothing for :data:`STALL_GIVE_UP`; remembers for how long."""
+        idle = now - self._last_progress()
+        if idle < STALL_GIVE_UP:
+            return False
+        if self._abandoned is None:
+            self._abandoned = idle
+        return True
 
     # -- the sender ----------------------------------------------------------------------------
 
@@ -293,7 +346,7 @@ class DeliveryEngine:
                 if not self._closing:
                     self._wakeup.wait(LINGER)  # close() and retry_now() cut it short
                 continue
-            if self._closing and time.monotonic() >= self._deadline:
+            if self._closing and (time.monotonic() >= self._deadline or self._stalled(time.monotonic())):
                 return
             self._gather()
             if not self._connected:
@@ -334,10 +387,10 @@ class DeliveryEngine:
             batch.append(frame)
 
     def _timeout(self) -> float | None:
-        """The transport's own timeouts, or what is left of the flush deadline when closing."""
+        """The transport's own timeouts; when closing, at most the stall limit and what is left of the deadline."""
         if not self._closing:
             return None
-        return max(0.05, min(SOCKET_TIMEOUT, self._deadline - time.monotonic()))
+        return max(0.05, min(SOCKET_TIMEOUT, STALL_GIVE_UP, self._deadline - time.monotonic()))
 
     def _connect(self) -> bool | None:
         """``True`` when connected, ``False`` when an attempt failed, ``None`` after waiting in the backoff."""
@@ -394,7 +447,7 @@ class DeliveryEngine:
 
     def _send_batch(self) -> None:
         batch = self._batch
-        self._send_started = self._last_send = time.monotonic()
+        started = self._send_started = self._last_send = time.monotonic()
         try:
             outcome = self.transport.send(batch, self._timeout())
         except Exception as exc:  # a transport must not raise; if it does, the batch is kept
@@ -402,6 +455,11 @@ class DeliveryEngine:
         finally:
             self._send_started = None
         self._settle(batch, outcome)
+        if len(outcome.retry) < len(batch):
+            # The receiver took (or refused for good) part of the batch. A send that then failed
+            # may have waited out its whole timeout after that part: count from its start.
+            now = started if outcome.error is not None else time.monotonic()
+            self._progress_at = max(self._progress_at, now)
         if outcome.error is not None:
             self._failed(outcome.error, outcome.retry_after)
         else:
@@ -502,6 +560,7 @@ atexit.register(_flush_at_exit)
 
 __all__ = [
     "SCHEMES",
+    "STALL_GIVE_UP",
     "DeliveryEngine",
     "Endpoint",
     "Outcome",

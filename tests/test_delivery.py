@@ -6,13 +6,15 @@ import json
 import os
 import re
 import socket
+import threading
 import time
 
 import pytest
 
-from gunicorn_loggers.delivery import DeliveryEngine, Outcome, parse_endpoint
+from gunicorn_loggers.delivery import STALL_GIVE_UP, DeliveryEngine, Outcome, parse_endpoint
 from gunicorn_loggers.sinks.socket import TRUNCATED, fit_json_line
 from gunicorn_loggers.sinks.syslog import SyslogFramer, severity_of
+from gunicorn_loggers.transports.socket import SOCKET_TIMEOUT
 from tests.receivers import NdjsonReceiver, free_port, wait_until
 
 
@@ -94,6 +96,25 @@ def test_closing_during_the_backoff_still_makes_one_attempt():
     assert engine.stats()["delivered"] == 1
 
 
+def test_the_flush_gives_up_on_a_receiver_that_takes_nothing():
+    """Accepted, never read: the flush ends about STALL_GIVE_UP after the receiver last took a byte."""
+    reports = []
+    with NdjsonReceiver(read=False) as receiver:
+        engine = DeliveryEngine(parse_endpoint(receiver.url), report=lambda *r: reports.append(r))
+        for n in range(3000):
+            engine.submit(line(n, "s" * 1000))
+        wait_until(lambda: not engine.delivering, timeout=10, what="the sender stuck in a send")
+        started = time.monotonic()
+        engine.close(30)
+        elapsed = time.monotonic() - started
+    # the send under way keeps its own 5 s timeout; every later wait is capped at the stall limit
+    assert STALL_GIVE_UP * 0.9 <= elapsed < SOCKET_TIMEOUT + 1.0
+    stats = engine.stats()
+    assert stats["produced"] == stats["delivered"] + stats["dropped"] == 3000 and stats["pending"] == 0
+    assert stats["dropped_at_exit"] > 0 and stats["delivered"] < 3000
+    assert re.search(r"at exit: flush abandoned: the receiver made no progress for \d+\.\d s; ", reports[-1][1])
+
+
 class ScriptedTransport:
     """A transport that answers each send with the next scripted outcome; for the engine's own rules."""
 
@@ -138,6 +159,56 @@ def test_outcomes_count_rejected_retry_and_honour_retry_after():
     text = " ".join(message for _, message, _ in reports)
     assert "the collector rejected 1 records: HTTP 400: bad record" in text
     assert "asked to wait 0.6 s" in text
+
+
+class HangingTransport(ScriptedTransport):
+    """Every send waits (its own 10 s, or the engine's timeout) and times out; it tells its progress."""
+
+    progress_at = 0.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def send(self, batch, timeout):
+        self.batches.append(list(batch))
+        self.release.wait(10.0 if timeout is None else timeout)
+        return Outcome(retry=batch, error="sending failed: TimeoutError: timed out")
+
+
+def test_a_send_begun_before_the_flush_is_given_up_on_when_the_transport_tells_its_progress():
+    transport = HangingTransport()
+    reports = []
+    engine = DeliveryEngine(transport, report=lambda *r: reports.append(r))
+    for n in range(5):
+        engine.submit(line(n))
+    wait_until(lambda: transport.batches, what="the send under way")
+    started = time.monotonic()
+    engine.close(30)
+    elapsed = time.monotonic() - started
+    transport.release.set()
+    assert STALL_GIVE_UP * 0.9 <= elapsed < STALL_GIVE_UP + 1.0  # not the send's own 10 s
+    stats = engine.stats()
+    assert (stats["produced"], stats["dropped_at_exit"], stats["pending"]) == (5, 5, 0)
+    assert "flush abandoned: the receiver made no progress for 2.0 s" in reports[-1][1]
+
+
+def test_a_slow_receiver_that_keeps_taking_batches_gets_the_whole_flush():
+    """Each batch takes 0.4 s: the flush outlasts the stall limit, and nothing is given up."""
+    transport = ScriptedTransport(*[lambda b: time.sleep(0.4) or Outcome(delivered=len(b))] * 10)
+    transport.batch_records = 10
+    reports = []
+    engine = DeliveryEngine(transport, report=lambda *r: reports.append(r))
+    for n in range(60):
+        engine.submit(line(n))
+    started = time.monotonic()
+    engine.close(30)
+    elapsed = time.monotonic() - started
+    assert elapsed > STALL_GIVE_UP
+    assert [json.loads(frame)["n"] for batch in transport.batches for frame in batch] == list(range(60))
+    stats = engine.stats()
+    assert (stats["produced"], stats["delivered"], stats["dropped"]) == (60, 60, 0)
+    assert "abandoned" not in reports[-1][1]
 
 
 def test_a_transport_that_miscounts_cannot_break_the_accounting():

@@ -76,6 +76,9 @@ class ForwardTransport:
         self.batch_records = batch_records
         self.batch_bytes = batch_bytes
         self.linger = LINGER
+        #: ``time.monotonic()`` of the last ack: the engine's flush at exit gives up on a receiver
+        #: that has acknowledged nothing for a while.
+        self.progress_at = 0.0
         self._sock = None
 
     def connect(self, timeout: float) -> None:
@@ -121,8 +124,7 @@ class ForwardTransport:
         retry = [frame for chunk, frames, _ in chunks if chunk not in acked for frame in frames]
         return Outcome(delivered=delivered, retry=retry, error=error if retry else None)
 
-    @staticmethod
-    def _read_acks(sock, expected: set[str], wait: float) -> tuple[set[str], str | None]:
+    def _read_acks(self, sock, expected: set[str], wait: float) -> tuple[set[str], str | None]:
         unpacker = msgpack.Unpacker(raw=False)
         acked: set[str] = set()
         deadline = time.monotonic() + wait
@@ -143,6 +145,7 @@ class ForwardTransport:
             for answer in unpacker:
                 if isinstance(answer, dict) and answer.get("ack") in expected:
                     acked.add(answer["ack"])
+                    self.progress_at = time.monotonic()
         return acked, None
 
 

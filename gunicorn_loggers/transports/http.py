@@ -528,6 +528,9 @@ class HttpTransport:
             self.secrets.add(value)
         self._conn: _Connection | None = None
         self._fresh = False
+        #: ``time.monotonic()`` of the collector's last answer that took or refused records: the
+        #: engine's flush at exit gives up on a collector that has answered nothing for a while.
+        self.progress_at = 0.0
 
     # -- connection --------------------------------------------------------------------------
 
@@ -582,6 +585,7 @@ class HttpTransport:
                 outcome = self._post(piece, timeout)
             except _TooLarge as too_large:
                 if len(piece) == 1:
+                    self.progress_at = time.monotonic()
                     rejected += 1
                     notes.append(
                         f"HTTP 413: a single record of {len(piece[0])} bytes is larger than the collector takes"
@@ -591,6 +595,8 @@ class HttpTransport:
                 half = len(piece) // 2
                 pieces[:0] = [piece[:half], piece[half:]]
                 continue
+            if len(outcome.retry) < len(piece):
+                self.progress_at = time.monotonic()
             delivered += outcome.delivered
             rejected += len(piece) - outcome.delivered - len(outcome.retry)
             if outcome.note:
