@@ -9,7 +9,8 @@
   push, ``_bulk``, OTLP/HTTP decoded with ``opentelemetry-proto``), able to answer
   429, 500, 413, 401, slowly, or with ``_bulk`` partial failures; http or https.
 * :class:`ForwardReceiver`: a Fluentd ``forward`` input decoding msgpack strictly,
-  answering acks.
+  answering acks (or not, or late).
+* :class:`ResettingProxy`: a TCP front for any of them that resets connections on demand.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import gzip as gzip_module
 import json
 import os
 import re as re_module
+import selectors
 import shutil
 import signal
 import socket
@@ -353,12 +355,30 @@ class NetworkGunicorn(Gunicorn):
                 text += "\nBooting worker"
         return text
 
+    def error_records(self) -> list[dict]:
+        """The local error log; OtlpLogger writes it in the otel schema, flattened here to the fields tests read."""
+        return [_flat_otel(r) if "resourceLogs" in r else r for r in super().error_records()]
+
     def delivery_reports(self) -> list[dict]:
         """The engine's reports, read from the local error log."""
         return [r for r in self.error_records() if "delivery" in r]
 
     def exit_reports(self) -> list[dict]:
         return [r for r in self.delivery_reports() if " at exit: " in r["message"]]
+
+
+def _flat_otel(line: dict) -> dict:
+    """``message``, ``process.pid`` and ``delivery`` of a one-record OTLP/JSON line."""
+    from gunicorn_loggers.schemas.otlp_json import plain_value
+
+    resource_logs = line["resourceLogs"][0]
+    record = resource_logs["scopeLogs"][0]["logRecords"][0]
+    attributes = {kv["key"]: plain_value(kv["value"]) for kv in record.get("attributes", [])}
+    resource = {kv["key"]: plain_value(kv["value"]) for kv in resource_logs["resource"]["attributes"]}
+    flat = {"message": record["body"].get("stringValue", ""), "process": {"pid": resource.get("process.pid")}}
+    if "delivery" in attributes:
+        flat["delivery"] = attributes["delivery"]
+    return flat
 
 
 # -- HTTP collectors: NDJSON, Loki push, _bulk, OTLP/HTTP ------------------------------------------
@@ -815,13 +835,15 @@ class ForwardReceiver:
 
     Accepts Message, Forward, PackedForward (``bin`` or ``str``) and
     CompressedPackedForward; times as integers or EventTime (ext type 0, 8 bytes);
-    answers ``{"ack": chunk}`` when asked (unless ``ack`` is false). Each event is
-    kept as ``{"tag", "time_ns", "record", "mode"}``.
+    answers ``{"ack": chunk}`` when asked (unless ``ack`` is false), ``ack_delay``
+    seconds after reading the chunk. Each event is kept as ``{"tag", "time_ns",
+    "record", "mode"}``.
     """
 
-    def __init__(self, port: int | None = None, ack: bool = True) -> None:
+    def __init__(self, port: int | None = None, ack: bool = True, ack_delay: float = 0.0) -> None:
         self.port = port or free_port()
         self.ack = ack
+        self.ack_delay = ack_delay
         self.events: list[dict] = []
         self.errors: list[str] = []
         self.chunks: list[str] = []
@@ -884,6 +906,7 @@ class ForwardReceiver:
                 for message in unpacker:
                     reply = self._message(message)
                     if reply is not None:
+                        time.sleep(self.ack_delay)
                         connection.sendall(reply)
             except Exception as exc:  # a protocol violation: what a real input would log and drop
                 with self._lock:
@@ -993,3 +1016,119 @@ def _ext_hook(code: int, data: bytes):
         assert nanoseconds < 1_000_000_000, f"nanoseconds {nanoseconds}"
         return EventTime(seconds, nanoseconds)
     return msgpack.ExtType(code, data)
+
+
+# -- a front that resets connections ---------------------------------------------------------------
+
+
+def _reset(connection: socket.socket) -> None:
+    """Close with SO_LINGER 0: the peer gets a RST, as from a crashed or overloaded receiver."""
+    try:
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    except OSError:
+        pass
+    connection.close()
+
+
+class ResettingProxy:
+    """A TCP front on 127.0.0.1 for a receiver on ``target_port``: relays both ways until told to reset.
+
+    While :attr:`resetting` is true every new connection is reset as soon as it is
+    accepted; :meth:`reset_open` resets the ones being relayed. :attr:`resets`
+    counts both. Answers (HTTP responses, Fluentd acks) come back through the proxy.
+    """
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = free_port()
+        self.resetting = False
+        self.resets = 0
+        self._lock = threading.Lock()
+        self._open: list[socket.socket] = []
+        self._threads: list[threading.Thread] = []
+        self._running = False
+        self._server: socket.socket | None = None
+
+    def start(self) -> ResettingProxy:
+        server = socket.socket()
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", self.port))
+        server.listen(64)
+        server.settimeout(0.1)
+        self._server = server
+        self._running = True
+        self._spawn(self._accept_loop, server)
+        return self
+
+    def _spawn(self, target, *args) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _accept_loop(self, server: socket.socket) -> None:
+        while self._running:
+            try:
+                client, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if self.resetting:
+                with self._lock:
+                    self.resets += 1
+                _reset(client)
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=2)
+            except OSError:
+                _reset(client)
+                continue
+            with self._lock:
+                self._open.append(client)
+            self._spawn(self._relay, client, upstream)
+
+    def _relay(self, client: socket.socket, upstream: socket.socket) -> None:
+        peers = {client: upstream, upstream: client}
+        with selectors.DefaultSelector() as selector:
+            for end in peers:
+                end.setblocking(True)
+                selector.register(end, selectors.EVENT_READ)
+            try:
+                while self._running and client.fileno() != -1:  # -1: reset_open() closed it
+                    for key, _ in selector.select(0.1):
+                        data = key.fileobj.recv(65536)
+                        if not data:
+                            return
+                        peers[key.fileobj].sendall(data)
+            except (OSError, ValueError):  # a peer went away, or reset_open() closed the client under us
+                return
+            finally:
+                upstream.close()
+                with self._lock:
+                    if client in self._open:
+                        self._open.remove(client)
+                client.close()
+
+    def reset_open(self) -> None:
+        """Reset every connection being relayed now."""
+        with self._lock:
+            connections, self._open = self._open, []
+            self.resets += len(connections)
+        for connection in connections:
+            _reset(connection)
+
+    def stop(self) -> None:
+        self._running = False
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        self.reset_open()
+        for thread in self._threads:
+            thread.join(2)
+        self._threads = []
+
+    def __enter__(self) -> ResettingProxy:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

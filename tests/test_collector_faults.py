@@ -1,0 +1,351 @@
+"""Issue 5's fault matrix for the collector sinks: HttpLogger (NDJSON), OtlpLogger and FluentLogger.
+
+Each test runs a real gunicorn against a loopback receiver strict to the sink's wire
+format, applies one fault, and checks what the README promises: requests do not wait
+for the receiver, the local error log says what went wrong, and every record is
+accounted for — each process's exit totals add up (``delivered + dropped ==
+produced``) and the receivers hold exactly what was counted delivered (at least
+that, for Fluentd forward, which is at-least-once). SyslogLogger and SocketLogger
+have the same faults in test_socket_logger.py and test_network_faults.py.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gunicorn_loggers.delivery import STALL_GIVE_UP
+from tests.receivers import (
+    ForwardReceiver,
+    HttpReceiver,
+    NdjsonReceiver,
+    NetworkGunicorn,
+    ResettingProxy,
+    free_port,
+    wait_until,
+)
+
+BUFFER = "GUNICORN_LOGGERS_BUFFER_RECORDS"
+#: What a sender reports when the receiver resets its connection, per protocol and moment.
+RESET = re.compile(r"ConnectionResetError|BrokenPipeError|RemoteDisconnected|closed the connection")
+
+
+# -- one adapter per sink ----------------------------------------------------------------------------
+
+
+class HttpCollector:
+    """HttpLogger with NDJSON bodies, to :class:`HttpReceiver`."""
+
+    name = "http"
+    logger = "gunicorn_loggers.HttpLogger"
+    kind = "ndjson"
+    at_least_once = False
+    wrong_credentials = {"GUNICORN_LOGGERS_HTTP_HEADERS": "Authorization=Bearer wrong-t0ken"}
+
+    def receiver(self, port: int | None = None, delay: float = 0.0, require: dict | None = None) -> Any:
+        return HttpReceiver(self.kind, port=port, delay=delay, require=require)
+
+    def env(self, port: int) -> dict[str, str]:
+        return {"GUNICORN_LOGGERS_URL": f"http://127.0.0.1:{port}/logs", "GUNICORN_LOGGERS_HTTP_FORMAT": "ndjson"}
+
+    def paths(self, receiver: Any) -> list[str]:
+        return receiver.access_paths()
+
+    def count(self, receiver: Any) -> int:
+        """Every record the receiver took, access and error log alike."""
+        return len(receiver.snapshot())
+
+
+class OtlpCollector(HttpCollector):
+    """OtlpLogger, to :class:`HttpReceiver` decoding OTLP with opentelemetry-proto."""
+
+    name = "otlp"
+    logger = "gunicorn_loggers.OtlpLogger"
+    kind = "otlp"
+    wrong_credentials = {"OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer%20wrong-t0ken"}
+
+    def env(self, port: int) -> dict[str, str]:
+        return {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}"}
+
+    def paths(self, receiver: Any) -> list[str]:
+        return receiver.otlp_access_paths()
+
+    def count(self, receiver: Any) -> int:
+        return len(receiver.entries)
+
+
+class FluentCollector:
+    """FluentLogger, to :class:`ForwardReceiver`; ``delay`` holds back each ack."""
+
+    name = "fluent"
+    logger = "gunicorn_loggers.FluentLogger"
+    at_least_once = True  # a chunk whose ack was lost is sent again
+
+    def receiver(self, port: int | None = None, delay: float = 0.0) -> Any:
+        return ForwardReceiver(port=port, ack_delay=delay)
+
+    def env(self, port: int) -> dict[str, str]:
+        return {"GUNICORN_LOGGERS_URL": f"tcp://127.0.0.1:{port}"}
+
+    def paths(self, receiver: Any) -> list[str]:
+        return receiver.access_paths()
+
+    def count(self, receiver: Any) -> int:
+        return len(receiver.snapshot())
+
+
+COLLECTORS = [HttpCollector(), OtlpCollector(), FluentCollector()]
+
+
+@pytest.fixture(params=COLLECTORS, ids=lambda c: c.name)
+def collector(request):
+    return request.param
+
+
+@pytest.fixture(params=COLLECTORS[:2], ids=lambda c: c.name)
+def http_collector(request):
+    return request.param
+
+
+class Lab:
+    """The gunicorns and receivers of one test; all stopped at its end, gunicorn by PID."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.servers: list[NetworkGunicorn] = []
+        self.receivers: list[Any] = []
+
+    def start(self, receiver: Any) -> Any:
+        self.receivers.append(receiver)
+        return receiver.start()
+
+    def receiver(self, collector: Any, port: int | None = None, **options: Any) -> Any:
+        return self.start(collector.receiver(port, **options))
+
+    def gunicorn(self, collector: Any, port: int, *args: str, env: dict | None = None) -> NetworkGunicorn:
+        workdir = self.tmp_path / f"server{len(self.servers)}"
+        workdir.mkdir()
+        environment = {"GUNICORN_LOGGERS_REPORT_INTERVAL": "1", **collector.env(port), **(env or {})}
+        server = NetworkGunicorn(
+            workdir, *args, logger_class=collector.logger, env=environment, access_log=False, quiet=True
+        )
+        self.servers.append(server)
+        return server.start()
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+        for receiver in self.receivers:
+            receiver.stop()
+
+
+@pytest.fixture
+def lab(tmp_path):
+    started = Lab(tmp_path)
+    yield started
+    started.stop()
+
+
+# -- what every test checks ----------------------------------------------------------------------------
+
+
+def timed_requests(server: NetworkGunicorn, prefix: str, count: int, pause: float = 0.0) -> list[float]:
+    """``count`` requests, each answered 200; their durations, sorted."""
+    durations = []
+    for n in range(count):
+        started = time.monotonic()
+        assert server.request(f"{prefix}/{n}")[0] == 200
+        durations.append(time.monotonic() - started)
+        time.sleep(pause)
+    return sorted(durations)
+
+
+def assert_not_slowed(durations: list[float]) -> None:
+    assert durations[len(durations) // 2] < 0.05 and durations[-1] < 0.5, durations[-5:]
+
+
+def arrived(collector: Any, *receivers: Any) -> list[str]:
+    """Access paths in arrival order, each once; only Fluentd forward may have sent one twice."""
+    paths = [path for receiver in receivers for path in collector.paths(receiver)]
+    unique = list(dict.fromkeys(paths))
+    if not collector.at_least_once:
+        assert len(paths) == len(unique), paths
+    return unique
+
+
+def accounted(server: NetworkGunicorn, collector: Any, receivers: list, processes: int) -> dict[int, dict]:
+    """Each process's totals add up, and the receivers hold what they count as delivered; exit totals by pid."""
+    exits = server.exit_reports()
+    assert len(exits) == processes, server.all_output()[-3000:]
+    closed = exits + [r for r in server.delivery_reports() if " on reload: " in r["message"]]
+    for report in closed:
+        stats = report["delivery"]
+        assert stats["delivered"] + stats["dropped"] == stats["produced"] and stats["pending"] == 0, stats
+    delivered = sum(r["delivery"]["delivered"] for r in closed)
+    received = sum(collector.count(receiver) for receiver in receivers)
+    assert received >= delivered if collector.at_least_once else received == delivered, (received, delivered)
+    return {r["process"]["pid"]: r["delivery"] for r in exits}
+
+
+def reports_of(server: NetworkGunicorn, pid: int, text: str) -> list[dict]:
+    return [r for r in server.delivery_reports() if r["process"]["pid"] == pid and text in r["message"]]
+
+
+def worker_pid(server: NetworkGunicorn) -> int:
+    """The one worker's pid, from the reports it has written so far."""
+    assert server.proc is not None
+    pids = {r["process"]["pid"] for r in server.delivery_reports()} - {server.proc.pid}
+    assert len(pids) == 1, pids
+    return pids.pop()
+
+
+# -- the matrix -----------------------------------------------------------------------------------------
+
+
+def test_absent_at_start_then_killed_and_restarted(lab, collector):
+    """Boots and serves without a receiver; through an outage the buffer's 20 records wait, the rest are counted."""
+    port = free_port()
+    server = lab.gunicorn(collector, port, env={BUFFER: "20"})
+    assert_not_slowed(timed_requests(server, "/early", 5))
+    server.wait_for(
+        lambda: len({r["process"]["pid"] for r in server.delivery_reports()}) == 2, what="both processes' reports"
+    )
+    worker = worker_pid(server)
+    assert reports_of(server, worker, "cannot connect: ConnectionRefusedError")
+    first = lab.receiver(collector, port)
+    wait_until(lambda: len(collector.paths(first)) >= 5, timeout=15, what="the records kept while it was absent")
+    first.stop()
+    assert_not_slowed(timed_requests(server, "/during", 30))
+    server.wait_for(lambda: len(reports_of(server, worker, "keeping up to")) >= 2, what="the second outage")
+    second = lab.receiver(collector, port)
+    wait_until(lambda: len(collector.paths(second)) >= 20, timeout=15, what="the records kept through the outage")
+    server.stop()
+    assert arrived(collector, first) == [f"/early/{n}" for n in range(5)]
+    assert arrived(collector, second) == [f"/during/{n}" for n in range(20)]  # the oldest are kept
+    stats = accounted(server, collector, [first, second], processes=2)[worker]
+    assert stats["dropped_buffer_full"] == stats["dropped"] == 10
+
+
+def test_a_receiver_that_accepts_and_never_reads(lab, collector):
+    """No answer, no ack: requests never wait, and the stop takes seconds, not the 30 s graceful timeout."""
+    receiver = lab.start(NdjsonReceiver(read=False))
+    server = lab.gunicorn(collector, receiver.port, "--graceful-timeout", "30", env={BUFFER: "50"})
+    assert_not_slowed(timed_requests(server, "/stalled", 100))
+    started = time.monotonic()
+    server.stop(timeout=40)
+    took = time.monotonic() - started
+    assert took < 8.0, took  # the worker's flush, then the master's, each about STALL_GIVE_UP
+    assert receiver.connections >= 2
+    totals = accounted(server, collector, [], processes=2)
+    assert all(stats["delivered"] == 0 and stats["dropped_at_exit"] > 0 for stats in totals.values())
+    assert max(stats["dropped_buffer_full"] for stats in totals.values()) > 0  # the worker's buffer was full
+    for report in server.exit_reports():
+        assert "flush abandoned: the receiver made no progress for " in report["message"]
+    print(f"{collector.name}: graceful stop with a receiver that never reads took {took:.1f} s")
+
+
+def test_a_receiver_that_resets_connections(lab, collector):
+    """Connections reset mid-run and on every accept for a while: nothing is lost, requests never wait."""
+    receiver = lab.receiver(collector)
+    proxy = lab.start(ResettingProxy(receiver.port))
+    server = lab.gunicorn(collector, proxy.port)
+    assert_not_slowed(timed_requests(server, "/before", 5))
+    wait_until(lambda: len(collector.paths(receiver)) >= 5, what="the records before the resets")
+    time.sleep(0.3)  # the answer (or ack) travels back: a reset before it lands means sending again
+    proxy.resetting = True
+    proxy.reset_open()
+    resets = proxy.resets
+    assert_not_slowed(timed_requests(server, "/reset", 10))
+
+    def reset_and_reported() -> bool:
+        reports = [r for r in server.delivery_reports() if r["process"]["pid"] != server.proc.pid]
+        return proxy.resets >= resets + 2 and any(RESET.search(r["message"]) for r in reports)
+
+    server.wait_for(reset_and_reported, what="reconnects reset, and the worker's report of it")
+    proxy.resetting = False
+    wait_until(lambda: len(collector.paths(receiver)) >= 15, timeout=15, what="the records sent during the resets")
+    server.stop()
+    expected = [f"/before/{n}" for n in range(5)] + [f"/reset/{n}" for n in range(10)]
+    assert arrived(collector, receiver) == expected
+    totals = accounted(server, collector, [receiver], processes=2)
+    assert all(stats["dropped"] == 0 for stats in totals.values())
+    assert receiver.errors == []
+
+
+def test_sighup_and_sigusr1_during_an_outage(lab, collector):
+    """Reload and log reopening while the receiver is down: gunicorn keeps serving, every process accounts."""
+    port = free_port()
+    server = lab.gunicorn(collector, port, "-w", "2", "--graceful-timeout", "3")
+    assert_not_slowed(timed_requests(server, "/before", 4))
+    server.signal(signal.SIGHUP)
+    server.wait_for(
+        lambda: sum(r["message"].startswith("Booting worker") for r in server.error_records()) >= 4,
+        what="workers booted after the reload",
+    )
+    server.wait_for(lambda: len(server.exit_reports()) >= 2, what="the old workers' exit reports")
+    server.signal(signal.SIGUSR1)
+    assert_not_slowed(timed_requests(server, "/after", 3))
+    receiver = lab.receiver(collector, port)
+    server.signal(signal.SIGUSR1)  # skips the backoff: the receiver is back
+    wait_until(lambda: len(collector.paths(receiver)) >= 3, timeout=15, what="the records kept through the outage")
+    server.stop()
+    assert sorted(arrived(collector, receiver)) == [f"/after/{n}" for n in range(3)]
+    old = server.exit_reports()[:2]
+    assert all(r["delivery"]["delivered"] == 0 and r["delivery"]["dropped_at_exit"] > 0 for r in old)
+    assert sum(r["delivery"]["produced"] for r in old) >= 4 + 2  # their requests and their boot records
+    accounted(server, collector, [receiver], processes=5)  # two old workers, two new ones, the master
+
+
+def test_graceful_stop_with_a_full_buffer_flushes_what_it_holds(lab, collector):
+    """A buffer of 10 filled during an outage; the receiver is back as the stop begins: flushed, the rest counted."""
+    port = free_port()
+    server = lab.gunicorn(collector, port, "--graceful-timeout", "5", env={BUFFER: "10"})
+    assert_not_slowed(timed_requests(server, "/full", 30))
+    receiver = lab.receiver(collector, port)
+    started = time.monotonic()
+    server.stop()
+    assert time.monotonic() - started < 5.0
+    paths = arrived(collector, receiver)
+    assert 1 <= len(paths) <= 10 and paths == [f"/full/{n}" for n in range(len(paths))]  # the oldest are kept
+    totals = accounted(server, collector, [receiver], processes=2)
+    worker = max(totals.values(), key=lambda stats: stats["produced"])
+    assert worker["dropped_at_exit"] == 0 and worker["dropped_buffer_full"] >= 30 - len(paths)
+    assert worker["dropped"] == worker["dropped_buffer_full"]
+
+
+def test_a_slow_collector_slows_no_request_and_the_stop_flushes_everything(lab, collector):
+    """Each answer (or ack) takes 0.5 s: requests go at full speed, and the flush at stop keeps making progress."""
+    receiver = lab.receiver(collector, delay=0.5)
+    server = lab.gunicorn(collector, receiver.port, "--graceful-timeout", "10")
+    assert_not_slowed(timed_requests(server, "/slow", 40))
+    server.stop()  # at once: a batch on its way and more waiting
+    assert sorted(arrived(collector, receiver)) == sorted(f"/slow/{n}" for n in range(40))
+    totals = accounted(server, collector, [receiver], processes=2)
+    assert all(stats["dropped"] == 0 for stats in totals.values())
+    assert 0.5 < STALL_GIVE_UP  # each answer comes well within the stall limit
+
+
+def test_wrong_credentials_are_reported_once_per_interval_and_counted(lab, http_collector):
+    """401 on every batch: one report per interval per process, every record counted as rejected."""
+    collector = http_collector
+    receiver = lab.receiver(collector, require={"Authorization": "Bearer right-t0ken"})
+    started = time.monotonic()
+    server = lab.gunicorn(collector, receiver.port, env=collector.wrong_credentials)
+    assert_not_slowed(timed_requests(server, "/refused", 25, pause=0.1))
+    worker = worker_pid(server)
+    server.wait_for(lambda: reports_of(server, worker, "HTTP 401"), what="the 401 report")
+    server.stop()
+    elapsed = time.monotonic() - started
+    assert collector.count(receiver) == 0
+    assert sum(r["status"] == 401 for r in receiver.requests) >= 3  # several batches refused ...
+    for pid in (worker, server.proc.pid):  # ... reported at most once per 1 s interval (and once at exit)
+        refused = reports_of(server, pid, "HTTP 401 Unauthorized: check the credentials")
+        assert 1 <= len(refused) <= elapsed + 2, [r["message"] for r in refused]
+    totals = accounted(server, collector, [receiver], processes=2)
+    assert totals[worker]["delivered"] == 0 and totals[worker]["dropped_rejected"] == totals[worker]["produced"] >= 25
+    assert "wrong-t0ken" not in server.all_output()
