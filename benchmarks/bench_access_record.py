@@ -50,6 +50,7 @@ from typing import Any, NamedTuple
 
 import gunicorn
 import orjson
+from floor_logger import floor_record
 from gunicorn.config import Config
 from gunicorn.glogging import Logger
 from gunicorn.http import wsgi
@@ -172,30 +173,11 @@ def build_structlog_logger(processors: str | None, accesslog: str, errorlog: str
 def make_floor(path: str) -> tuple[Callable[..., None], Callable[[], None]]:
     """The least any JSON access log can do: a dict of the same facts, one dumps, one write."""
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    dumps = orjson.dumps
-    option = orjson.OPT_APPEND_NEWLINE
     write = os.write
-    time_ns = time.time_ns
     pid = os.getpid()
 
     def floor_access(resp: Any, req: Any, environ: dict, request_time: Any) -> None:
-        get = environ.get
-        record = {
-            "@timestamp": time_ns(),
-            "log.level": "info",
-            "message": "GET /api/items 200",
-            "event": {"duration": request_time.microseconds * 1000},
-            "http": {
-                "request": {"method": get("REQUEST_METHOD"), "id": get("HTTP_X_REQUEST_ID")},
-                "response": {"status_code": 200, "body": {"bytes": resp.sent}},
-                "version": get("SERVER_PROTOCOL"),
-            },
-            "url": {"original": get("RAW_URI"), "path": get("PATH_INFO"), "query": get("QUERY_STRING")},
-            "source": {"address": get("REMOTE_ADDR")},
-            "user_agent": {"original": get("HTTP_USER_AGENT")},
-            "process": {"pid": pid},
-        }
-        write(fd, dumps(record, option=option))
+        write(fd, floor_record(resp, environ, request_time, pid))
 
     return floor_access, lambda: os.close(fd)
 

@@ -6,11 +6,17 @@ Configurations, each a fresh ``gunicorn -w 1 -k sync`` on 127.0.0.1 loaded by ``
 * ``b``: gunicorn's default logger with ``--access-logfile``;
 * ``c``: ``--logger-class gunicorn_loggers.JsonLogger --access-logfile``;
 * ``d``: ``--logger-class gunicorn_loggers.StructlogLogger --access-logfile``;
-* ``e``: as ``c`` with ``GUNICORN_LOGGERS_ACCESS_FLUSH_INTERVAL=1`` (write-behind buffer).
+* ``e``: as ``c`` with ``GUNICORN_LOGGERS_ACCESS_FLUSH_INTERVAL=1`` (write-behind buffer);
+* ``f``: the floor, ``benchmarks/floor_logger.py``: a small dict, ``orjson.dumps``, ``os.write``
+  (not in the default set; the least any JSON access log can cost here);
+* ``n``: as ``c`` writing to ``/dev/null``: our whole cost but the file system's
+  (not in the default set; it tells how much of ``c``'s cost is the kernel writing the file).
 
 Rounds interleave the configurations (a, b, c, d, a, b, c, d, ...) so that a noisy
 neighbour hurts all of them alike; the summary gives medians over rounds and the
 median of the per-round ratios b/a, c/a and d/a (targets: c/a >= 0.95, d/a >= 0.93).
+gunicorn (master and worker) runs pinned to one CPU and wrk to another
+(``--no-pin`` to let the scheduler move them).
 After every run the access file is checked: one line per request wrk counted
 (plus the warm-up requests, give or take the requests in flight when wrk
 stopped), and for ``c`` and ``d`` every line must be a JSON object, so a logger
@@ -50,7 +56,7 @@ WARMUP_REQUESTS = 20
 #: Lowest acceptable median per-round ratio of req/s against ``a``.
 TARGETS_OVER_A = {"c": 0.95, "d": 0.93, "e": 0.95}
 #: Configurations whose access log must be one JSON object per line.
-JSON_CONFIGS = frozenset({"c", "d", "e"})
+JSON_CONFIGS = frozenset({"c", "d", "e", "f"})
 
 CONFIGS: dict[str, tuple[str, list[str]]] = {
     "a": ("gunicorn Logger, no access log", []),
@@ -69,6 +75,14 @@ CONFIGS: dict[str, tuple[str, list[str]]] = {
             "--logger-class", "gunicorn_loggers.JsonLogger", "--access-logfile", "{access}",
             "-e", "GUNICORN_LOGGERS_ACCESS_FLUSH_INTERVAL=1",
         ],
+    ),
+    "f": (
+        "floor: dict + orjson + os.write",
+        ["--logger-class", "benchmarks.floor_logger.FloorLogger", "--access-logfile", "{access}"],
+    ),
+    "n": (
+        "JsonLogger, --access-logfile /dev/null",
+        ["--logger-class", "gunicorn_loggers.JsonLogger", "--access-logfile", "/dev/null"],
     ),
 }  # fmt: skip
 
@@ -103,7 +117,7 @@ class Server:
     def output_path(self) -> str:
         return os.path.join(self.workdir, "output.log")
 
-    def start(self, startup_timeout: float) -> None:
+    def start(self, startup_timeout: float, cpus: set[int] | None = None) -> None:
         extra = [arg.format(access=self.access_path) for arg in CONFIGS[self.label][1]]
         command = [
             self.python, "-m", "gunicorn",
@@ -118,7 +132,13 @@ class Server:
         with open(self.output_path, "wb") as output:
             # A session of its own: Ctrl-C on the benchmark reaches us, and we stop gunicorn.
             self.proc = subprocess.Popen(
-                command, cwd=REPO, stdin=subprocess.DEVNULL, stdout=output, stderr=output, start_new_session=True
+                command,
+                cwd=REPO,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=output,
+                start_new_session=True,
+                preexec_fn=pinned_to(cpus),
             )
         deadline = time.monotonic() + startup_timeout
         while time.monotonic() < deadline:
@@ -237,18 +257,57 @@ class WrkResult:
     latency_p50_ms: float
     latency_p99_ms: float
     errors: str
+    worker_cpu_us: float = 0.0  # worker CPU time per request, all its threads
 
 
 def to_ms(value: str, unit: str) -> float:
     return float(value) * _UNITS[unit]
 
 
-def run_wrk(port: int, args: argparse.Namespace) -> WrkResult:
+def cpu_ns(pids: list[int]) -> int:
+    """Nanoseconds on a CPU so far, all threads of ``pids`` (``/proc/PID/task/*/schedstat``)."""
+    total = 0
+    for pid in pids:
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                    total += int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+    return total
+
+
+def pinned_to(cpus: set[int] | None):
+    """A ``preexec_fn`` that keeps the child (and its children, threads) on ``cpus``."""
+    if not cpus:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
+def default_pinning() -> tuple[set[int], set[int]] | None:
+    """gunicorn on the first CPU we may use, wrk on the second: two processes no longer
+    trade places on the cores between runs, which was most of the run-to-run noise."""
+    cpus = sorted(os.sched_getaffinity(0))
+    return ({cpus[0]}, {cpus[1]}) if len(cpus) >= 2 else None
+
+
+def run_wrk(port: int, args: argparse.Namespace, cpus: set[int] | None = None) -> WrkResult:
     command = [
         args.wrk, f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "--latency",
         f"http://{HOST}:{port}/",
     ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=args.duration + 60, check=False)
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=args.duration + 60,
+        check=False,
+        preexec_fn=pinned_to(cpus),
+    )
     out = done.stdout
     if done.returncode != 0:
         raise RuntimeError(f"wrk exited with {done.returncode}:\n{out}\n{done.stderr}")
@@ -277,6 +336,8 @@ def run_wrk(port: int, args: argparse.Namespace) -> WrkResult:
 def check_access_log(server: Server, wrk: WrkResult, connections: int) -> tuple[bool, str]:
     """Did the access log get one line (one JSON object for ``c`` and ``d``) per request?"""
     path = server.access_path
+    if server.label == "n":
+        return True, "written to /dev/null, not counted"
     if server.label == "a":
         return (not os.path.exists(path), "no access log" if not os.path.exists(path) else "UNEXPECTED access log")
     if not os.path.exists(path):
@@ -325,7 +386,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--startup-timeout", type=float, default=20.0, help="seconds for gunicorn to answer")
     parser.add_argument("--graceful-timeout", type=int, default=5, help="gunicorn --graceful-timeout")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory with the logs")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin gunicorn and wrk to one CPU each")
     args = parser.parse_args(argv)
+    pinning = None if args.no_pin else default_pinning()
+    server_cpus, wrk_cpus = pinning if pinning else (None, None)
     labels = list(dict.fromkeys(args.configs))
     if args.rounds < 1 or args.duration < 1 or not labels or any(label not in CONFIGS for label in labels):
         parser.error(f"--rounds and --duration must be >= 1; --configs a combination of {', '.join(CONFIGS)}")
@@ -342,6 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         f"python {version[0]}, gunicorn {version[1]}, {args.rounds} rounds x {len(labels)} configs x "
         f"{args.duration}s of wrk -t{args.threads} -c{args.connections}; loadavg {os.getloadavg()[0]:.2f}"
         + (f"; {options}" if options else "")
+        + (f"; gunicorn on CPU {sorted(server_cpus)}, wrk on CPU {sorted(wrk_cpus)}" if pinning else "; not pinned")
     )
     for label in labels:
         print(f"  {label}: {CONFIGS[label][0]}")
@@ -356,8 +421,10 @@ def main(argv: list[str] | None = None) -> int:
                 os.mkdir(workdir)
                 server = Server(label, workdir, args.python, args.graceful_timeout)
                 try:
-                    server.start(args.startup_timeout)
-                    wrk = run_wrk(server.port, args)
+                    server.start(args.startup_timeout, server_cpus)
+                    before = cpu_ns(server.worker_pids)
+                    wrk = run_wrk(server.port, args, wrk_cpus)
+                    wrk.worker_cpu_us = (cpu_ns(server.worker_pids) - before) / 1000 / max(wrk.requests, 1)
                 finally:
                     server.stop()
                 ok, note = check_access_log(server, wrk, args.connections)
@@ -366,7 +433,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"round {r + 1} {label}: {wrk.requests_per_second:9.1f} req/s  "
                     f"avg {wrk.latency_avg_ms:.2f} ms  p50 {wrk.latency_p50_ms:.2f} ms  "
-                    f"p99 {wrk.latency_p99_ms:.2f} ms  {note}" + (f"  [{wrk.errors}]" if wrk.errors else "")
+                    f"p99 {wrk.latency_p99_ms:.2f} ms  cpu {wrk.worker_cpu_us:.1f} µs/req  "
+                    f"{note}" + (f"  [{wrk.errors}]" if wrk.errors else "")
                 )
                 if not args.keep and os.path.exists(server.access_path):
                     os.remove(server.access_path)
@@ -378,12 +446,13 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(f"loadavg {os.getloadavg()[0]:.2f}; medians over {args.rounds} rounds:")
-    print(f"  {'config':<38} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7}")
+    print(f"  {'config':<38} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'cpu µs/req':>11}")
     for label in labels:
         runs = results[label]
         print(
             f"  {label}: {CONFIGS[label][0]:<35} {median([w.requests_per_second for w in runs]):9.1f} "
-            f"{median([w.latency_p50_ms for w in runs]):7.2f} {median([w.latency_p99_ms for w in runs]):7.2f}"
+            f"{median([w.latency_p50_ms for w in runs]):7.2f} {median([w.latency_p99_ms for w in runs]):7.2f} "
+            f"{median([w.worker_cpu_us for w in runs]):11.1f}"
         )
     if "a" in results:
         base = [w.requests_per_second for w in results["a"]]
@@ -398,6 +467,14 @@ def main(argv: list[str] | None = None) -> int:
             if target is not None:
                 line += f"  target >= {target}: {'OK' if paired >= target else 'BELOW'}"
             print(line)
+        # The worker is the bottleneck (one sync worker at 100 % of its CPU), so its CPU
+        # time per request predicts throughput and moves far less with the neighbours.
+        base_cpu = [w.worker_cpu_us for w in results["a"]]
+        for label in labels:
+            if label != "a":
+                cpu = [w.worker_cpu_us for w in results[label]]
+                paired = median([y / x for x, y in zip(cpu, base_cpu, strict=True)])
+                print(f"cpu ratio {label}/a: {paired:.3f} (worker CPU per request of a over {label}'s, per round)")
     if failures:
         print(f"{failures} run(s) failed the access-log check")
     return 1 if failures else 0

@@ -18,8 +18,8 @@ import base64
 import binascii
 import ipaddress
 import os
-import time
 from functools import lru_cache
+from time import time_ns
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -43,6 +43,17 @@ os.register_at_fork(after_in_child=_reset_pid)
 def current_pid() -> int:
     """``os.getpid()`` without the system call: refreshed in every forked child."""
     return _pid
+
+
+_HTTP_VERSIONS = {"HTTP/1.1": "1.1", "HTTP/1.0": "1.0", "HTTP/2": "2", "HTTP/2.0": "2.0", "HTTP/3": "3"}
+
+
+def http_version(protocol: str) -> str:
+    """``1.1`` from ``HTTP/1.1``: the form ECS and OpenTelemetry use."""
+    version = _HTTP_VERSIONS.get(protocol)
+    if version is None:
+        version = protocol[5:] if protocol.startswith("HTTP/") else protocol
+    return version
 
 
 @lru_cache(maxsize=1024)
@@ -111,9 +122,7 @@ class AccessFacts:
 
     @property
     def http_version(self) -> str:
-        """``1.1`` from ``HTTP/1.1``: the form ECS and OpenTelemetry use."""
-        protocol = self.protocol
-        return protocol[5:] if protocol.startswith("HTTP/") else protocol
+        return http_version(self.protocol)
 
 
 class AccessFactsCollector:
@@ -144,40 +153,51 @@ class AccessFactsCollector:
         return any(ip in network for network in self.settings.trusted_networks)
 
     def collect(self, resp: Any, req: Any, environ: dict, request_time: Any) -> AccessFacts:
+        # The hot path of every request. ``x if x.isascii() else wsgi_to_text(x)``
+        # skips a call for the usual pure-ASCII value; nothing else is special here.
         get = environ.get
         facts = AccessFacts()
-        facts.time_ns = time.time_ns()
-        facts.pid = current_pid()
+        facts.time_ns = time_ns()
+        facts.pid = _pid
 
-        facts.method = wsgi_to_text(get("REQUEST_METHOD") or "-")
+        method = get("REQUEST_METHOD") or "-"
+        facts.method = method if method.isascii() else wsgi_to_text(method)
         raw_uri = get("RAW_URI")
         if raw_uri is None:  # not gunicorn's environ (gevent_pywsgi): rebuild it
             raw_uri = (get("SCRIPT_NAME") or "") + (get("PATH_INFO") or "")
             if get("QUERY_STRING"):
                 raw_uri += "?" + get("QUERY_STRING")
         before_query, has_query, raw_query = raw_uri.partition("?")
+        if before_query.isascii():
+            before_text = before_query
+        else:
+            before_text = wsgi_to_text(before_query)
         if has_query:
-            query = wsgi_to_text(self.redact_query(raw_query))
+            query = self.redact_query(raw_query)
+            if not query.isascii():
+                query = wsgi_to_text(query)
             facts.query = query
-            facts.target = f"{wsgi_to_text(before_query)}?{query}"
+            facts.target = f"{before_text}?{query}"
         else:
             facts.query = None
-            facts.target = wsgi_to_text(raw_uri)
+            facts.target = before_text
         path_info = get("PATH_INFO")
         if path_info is None:  # gunicorn's error responses carry a minimal environ
             path_info = unquote_to_wsgi_str(before_query)
         script_name = get("SCRIPT_NAME")
-        facts.path = wsgi_to_text(script_name + path_info if script_name else path_info)
+        if script_name:
+            path_info = script_name + path_info
+        facts.path = path_info if path_info.isascii() else wsgi_to_text(path_info)
         facts.protocol = get("SERVER_PROTOCOL") or "HTTP/1.0"
         facts.scheme = get("wsgi.url_scheme")
         host = get("HTTP_HOST")
-        facts.host = wsgi_to_text(host) if host else None
+        facts.host = (host if host.isascii() else wsgi_to_text(host)) if host else None
 
         status = resp.status
         if status.__class__ is not int:
-            if isinstance(status, bytes):
-                status = status.decode("latin-1")
-            status = int(status.split(None, 1)[0])
+            status = getattr(resp, "status_code", None)  # gunicorn parsed "200 OK" already
+            if status.__class__ is not int:
+                status = parse_status(resp.status)
         facts.status = status
         facts.body_bytes = getattr(resp, "sent", None)
 
@@ -187,12 +207,15 @@ class AccessFactsCollector:
         peer = get("REMOTE_ADDR") or None
         facts.peer_address = peer
         port = get("REMOTE_PORT")
-        facts.peer_port = int(port) if port and str(port).isdigit() else None
+        if port.__class__ is str and port.isdigit():
+            facts.peer_port = int(port)
+        else:
+            facts.peer_port = port if port.__class__ is int else None
         forwarded = get("HTTP_X_FORWARDED_FOR")
-        facts.client_address = self.client_address(peer, forwarded) if forwarded else peer
+        facts.client_address = self._client_address(peer, forwarded) if forwarded else peer
 
         agent = get("HTTP_USER_AGENT")
-        facts.user_agent = wsgi_to_text(agent) if agent is not None else None
+        facts.user_agent = (agent if agent.isascii() else wsgi_to_text(agent)) if agent is not None else None
         referer = get("HTTP_REFERER")
         facts.referer = self.clean_referer(referer) if referer is not None else None
         authorization = get("HTTP_AUTHORIZATION")
@@ -295,6 +318,15 @@ class AccessFactsCollector:
                 value = REDACTED if name in self.settings.redact_headers else wsgi_to_text(str(value))
                 headers.setdefault(name, []).append(value)
         return headers
+
+
+def parse_status(status: str | bytes | int) -> int:
+    """``200`` from ``"200 OK"``, ``b"200 OK"`` or ``200``."""
+    if isinstance(status, bytes):
+        status = status.decode("latin-1")
+    if isinstance(status, str):
+        status = status.split(None, 1)[0]
+    return int(status)
 
 
 @lru_cache(maxsize=256)

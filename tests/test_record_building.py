@@ -59,11 +59,17 @@ def test_traceparent_flags_and_future_versions():
     assert parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0") is None
     assert parse_traceparent("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03-what").flags == 3
     assert parse_traceparent("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03what") is None
+    valid = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    assert parse_traceparent(f" \t{valid}\t ").trace_id == "4bf92f3577b34da6a3ce929d0e0e4736"  # OWS around it
+    assert parse_traceparent(valid + "-more") is None  # version 00 is exactly 55 characters
+    assert parse_traceparent(valid.upper()) is None and parse_traceparent("ff" + valid[2:]) is None
+    assert parse_traceparent("00-" + "0" * 32 + valid[35:]) is None
 
 
 def test_request_id_is_capped():
     assert clean_request_id("a" * 500) == "a" * 200
     assert clean_request_id("\x00bad") is None and clean_request_id("  ") is None
+    assert clean_request_id(" abc-1\t") == "abc-1" and clean_request_id("a b") is None
 
 
 @pytest.mark.parametrize(
@@ -77,6 +83,8 @@ def test_request_id_is_capped():
         ("token=", "token=REDACTED"),
         ("mytoken=x&tokens=y", "mytoken=x&tokens=y"),
         ("X-Amz-Signature=abc&X-Amz-Date=1", "X-Amz-Signature=REDACTED&X-Amz-Date=1"),
+        ("q=token&page=password", "q=token&page=password"),  # a secret's name as a value is no secret
+        ("a=1&b=2&c=3&PassWord=hunter2", "a=1&b=2&c=3&PassWord=REDACTED"),
     ],
 )
 def test_query_redaction(query, expected):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..log_facts import LogFacts
-from ..request_facts import AccessFacts, is_ip
+from ..request_facts import AccessFacts, http_version, is_ip
 from ..timestamps import rfc3339_utc
 from ._base import ACCESS_LOGGER, Schema, merge_extras, split_host
 
@@ -39,19 +39,27 @@ class EcsSchema(Schema):
 
     def access(self, facts: AccessFacts) -> dict[str, Any]:
         status = facts.status
-        request: dict[str, Any] = {"method": facts.method}
+        method = facts.method
+        target = facts.target
+        request: dict[str, Any] = {"method": method}
         if facts.request_id is not None:
             request["id"] = facts.request_id
         if facts.referer is not None:
             request["referrer"] = facts.referer
         if facts.request_headers:
             request["headers"] = facts.request_headers
-        response: dict[str, Any] = {"status_code": status}
-        if facts.body_bytes is not None:
-            response["body"] = {"bytes": facts.body_bytes}
+        body_bytes = facts.body_bytes
+        response: dict[str, Any] = (
+            {"status_code": status}
+            if body_bytes is None
+            else {
+                "status_code": status,
+                "body": {"bytes": body_bytes},
+            }
+        )
         if facts.response_headers:
             response["headers"] = facts.response_headers
-        url: dict[str, Any] = {"original": facts.target, "path": facts.path}
+        url: dict[str, Any] = {"original": target, "path": facts.path}
         if facts.query is not None:
             url["query"] = facts.query
         if facts.scheme:
@@ -61,31 +69,33 @@ class EcsSchema(Schema):
             url["domain"] = domain
             if port is not None:
                 url["port"] = port
+        event: dict[str, Any] = {
+            "kind": "event",
+            "category": _WEB,
+            "type": _ACCESS,
+            "outcome": "failure" if status >= 400 else "success",
+            "dataset": ACCESS_LOGGER,
+        }
+        if facts.duration_ns is not None:
+            event["duration"] = facts.duration_ns
         record: dict[str, Any] = {
             "@timestamp": rfc3339_utc(facts.time_ns),
             "log.level": "error" if status >= 500 else "info",
-            "message": f"{facts.method} {facts.target} {status}",
+            "message": f"{method} {target} {status}",
             "ecs": _ECS,
             "log": _ACCESS_LOG,
-            "event": {
-                "kind": "event",
-                "category": _WEB,
-                "type": _ACCESS,
-                "outcome": "failure" if status >= 400 else "success",
-                "dataset": ACCESS_LOGGER,
-            },
-            "http": {"request": request, "response": response, "version": facts.http_version},
+            "event": event,
+            "http": {"request": request, "response": response, "version": http_version(facts.protocol)},
             "url": url,
             "process": {"pid": facts.pid},
             "service": self.service,
         }
-        if facts.duration_ns is not None:
-            record["event"]["duration"] = facts.duration_ns
         peer = facts.peer_address
         if peer:
-            source: dict[str, Any] = {"address": peer}
             if is_ip(peer):
-                source["ip"] = peer
+                source: dict[str, Any] = {"address": peer, "ip": peer}
+            else:
+                source = {"address": peer}
             if facts.peer_port is not None:
                 source["port"] = facts.peer_port
             record["source"] = source
