@@ -7,7 +7,7 @@ import time
 import pytest
 
 from tests.gunicorn_process import REPO
-from tests.receivers import ForwardReceiver, NetworkGunicorn, free_port, wait_until
+from tests.receivers import ForwardReceiver, NetworkGunicorn, wait_until
 
 LOGGER = "gunicorn_loggers.FluentLogger"
 
@@ -97,31 +97,6 @@ def test_no_ack_means_not_delivered_the_chunk_is_sent_again(server):
     assert sent_unacked >= 2  # each process's chunk went out and was sent again, unacknowledged
     # at least once: the receiver holds copies of what it never acknowledged, never fewer than delivered
     assert len(receiver.snapshot()) > sum(r["delivered"] for r in reports)
-
-
-def test_receiver_absent_at_start_then_killed_and_restarted(server):
-    port = free_port()
-    gunicorn = server(f"tcp://127.0.0.1:{port}")
-    for n in range(3):
-        assert gunicorn.request(f"/early/{n}")[0] == 200
-    reports = gunicorn.wait_for(gunicorn.delivery_reports, what="a delivery report")
-    assert "cannot connect: ConnectionRefusedError" in reports[0]["message"]
-    receiver = ForwardReceiver(port=port).start()
-    try:
-        gunicorn.receiver = receiver
-        wait_until(lambda: len(receiver.access_paths()) >= 3, timeout=15, what="buffered records")
-        receiver.stop()
-        for n in range(5):
-            assert gunicorn.request(f"/during/{n}")[0] == 200
-        time.sleep(0.5)
-        receiver = ForwardReceiver(port=port).start()
-        gunicorn.receiver = receiver
-        wait_until(lambda: len(receiver.access_paths()) >= 5, timeout=15, what="records from the outage")
-        assert sorted(set(receiver.access_paths())) == sorted(f"/during/{n}" for n in range(5))
-        gunicorn.stop()
-    finally:
-        receiver.stop()
-    assert all(r["dropped"] == 0 for r in exit_stats(gunicorn)), [r["message"] for r in gunicorn.delivery_reports()]
 
 
 def test_the_receiver_agrees_with_the_fluent_logger_client():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import time
 
 import pytest
@@ -13,7 +12,6 @@ from tests.receivers import (
     Answer,
     HttpReceiver,
     NetworkGunicorn,
-    free_port,
     make_certificates,
     server_tls,
     wait_until,
@@ -159,22 +157,14 @@ def test_gzip_tokens_from_the_environment_and_credentials_never_reach_a_log_line
         assert receiver.requests[-1]["headers"]["content-encoding"] == "gzip"
         assert receiver.requests[-1]["raw_size"] < receiver.requests[-1]["size"]
         wrong = server(url.replace(password, "wrong-" + password), env=env)
-        for n in range(20):
-            wrong.request(f"/refused/{n}")
-            time.sleep(0.1)
+        wrong.request("/refused")
         reports = wrong.wait_for(
             lambda: [r for r in wrong.delivery_reports() if "401" in r["message"]], what="the 401 report"
         )
         gunicorn.stop()
         wrong.stop()
+    # the 401 itself (once per interval, every record counted) is in test_collector_faults.py
     assert "check the credentials" in reports[0]["message"]
-    assert reports[0]["delivery"]["dropped_rejected"] > 0
-    # once per interval: about two seconds of rejected batches make at most a few reports per process
-    for pid in {r["process"]["pid"] for r in wrong.delivery_reports()}:
-        mine = [r for r in wrong.delivery_reports() if "401" in r["message"] and r["process"]["pid"] == pid]
-        assert 1 <= len(mine) <= 4, [r["message"] for r in mine]
-    stats = worker_report(wrong)
-    assert stats["delivered"] == 0 and stats["dropped_rejected"] == stats["produced"] >= 20
     for process in (gunicorn, wrong):
         output = process.all_output() + process.stderr_path.read_text()
         assert "gunicorn-loggers: http://127.0.0.1" in output  # the endpoint is named ...
@@ -195,103 +185,6 @@ def test_https_with_a_custom_ca_file(server, tmp_path, worker):
         reports = untrusted.wait_for(untrusted.delivery_reports, what="a report")
         assert "CERTIFICATE_VERIFY_FAILED" in reports[0]["message"] or "certificate" in reports[0]["message"]
         assert "/not-trusted" not in receiver.access_paths()
-
-
-def test_collector_absent_at_start_then_killed_and_restarted(server):
-    port = free_port()
-    gunicorn = server(f"http://127.0.0.1:{port}/logs", env={"GUNICORN_LOGGERS_HTTP_FORMAT": "ndjson"})
-    started = time.monotonic()
-    for n in range(5):
-        assert gunicorn.request(f"/early/{n}")[0] == 200
-    assert time.monotonic() - started < 2.0
-    reports = gunicorn.wait_for(gunicorn.delivery_reports, what="a delivery report")
-    assert "cannot connect: ConnectionRefusedError" in reports[0]["message"]
-    receiver = HttpReceiver("ndjson", port=port).start()
-    try:
-        gunicorn.receiver = receiver
-        wait_until(lambda: len(receiver.access_paths()) >= 5, timeout=15, what="buffered records")
-        receiver.stop()
-        for n in range(10):
-            assert gunicorn.request(f"/during/{n}")[0] == 200
-        gunicorn.wait_for(
-            lambda: [r for r in gunicorn.delivery_reports() if "ConnectionRefusedError" in r["message"]][1:],
-            what="the report of the second outage",
-        )
-        receiver = HttpReceiver("ndjson", port=port).start()
-        gunicorn.receiver = receiver
-        wait_until(lambda: len(receiver.access_paths()) >= 10, timeout=15, what="records buffered in the outage")
-        assert sorted(receiver.access_paths()) == sorted(f"/during/{n}" for n in range(10))
-        gunicorn.stop()
-    finally:
-        receiver.stop()
-    reports = assert_exact_accounting(gunicorn)
-    assert all(r["dropped"] == 0 for r in reports)
-
-
-def test_sighup_and_sigusr1_during_an_outage_keep_serving_and_account_for_every_record(server):
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/loki/api/v1/push"
-    gunicorn = server(url, "-w", "2", "--graceful-timeout", "3", env={"GUNICORN_LOGGERS_HTTP_FORMAT": "loki"})
-    gunicorn.request("/before")
-    gunicorn.signal(signal.SIGHUP)
-    gunicorn.wait_for(
-        lambda: sum(r["message"].startswith("Booting worker") for r in gunicorn.error_records()) >= 4,
-        what="workers booted after the reload",
-    )
-    gunicorn.wait_for(lambda: len(gunicorn.exit_reports()) >= 2, what="the old workers' exit reports")
-    gunicorn.signal(signal.SIGUSR1)
-    for n in range(3):
-        assert gunicorn.request(f"/after/{n}")[0] == 200
-    with HttpReceiver("loki", port=port) as receiver:
-        gunicorn.receiver = receiver
-        wait_until(lambda: len(receiver.access_paths()) >= 3, timeout=15, what="records from the outage")
-        time.sleep(0.5)
-        assert sorted(receiver.access_paths()) == [f"/after/{n}" for n in range(3)]
-        gunicorn.stop()
-    assert receiver.errors == []
-    reports = [r["delivery"] for r in gunicorn.exit_reports()]
-    assert len(reports) == 5  # two old workers, two new ones, the master
-    for stats in reports:
-        assert stats["delivered"] + stats["dropped"] == stats["produced"], stats
-
-
-def test_a_slow_collector_slows_no_request(server):
-    with HttpReceiver("ndjson", delay=0.4) as receiver:
-        gunicorn = server(receiver, "-k", "gthread", "--threads", "4")
-        durations = []
-        for n in range(60):
-            started = time.monotonic()
-            assert gunicorn.request(f"/slow/{n}")[0] == 200
-            durations.append(time.monotonic() - started)
-        durations.sort()
-        assert durations[len(durations) // 2] < 0.05, durations[-10:]
-        assert durations[-1] < 0.3, durations[-10:]
-        wait_until(lambda: len(receiver.access_paths()) >= 60, timeout=15, what="every record, slowly")
-        gunicorn.stop()
-    assert all(r["dropped"] == 0 for r in assert_exact_accounting(gunicorn))
-
-
-def test_a_collector_that_never_answers_slows_no_request_and_stop_stays_bounded(server):
-    with HttpReceiver("ndjson", delay=30) as receiver:
-        env = {"GUNICORN_LOGGERS_READ_TIMEOUT": "1"}
-        gunicorn = server(receiver, "--graceful-timeout", "3", env=env, quiet=True)
-        durations = []
-        for n in range(100):
-            started = time.monotonic()
-            assert gunicorn.request(f"/unanswered/{n}")[0] == 200
-            durations.append(time.monotonic() - started)
-        durations.sort()
-        assert durations[50] < 0.05 and durations[-1] < 0.5, durations[-10:]
-        gunicorn.wait_for(
-            lambda: [r for r in gunicorn.delivery_reports() if "TimeoutError" in r["message"]],
-            what="the timeout report",
-        )
-        started = time.monotonic()
-        gunicorn.stop()
-        assert time.monotonic() - started < 8.0
-    worker = max((r["delivery"] for r in gunicorn.exit_reports()), key=lambda s: s["produced"])
-    assert worker["produced"] >= 100 and worker["delivered"] + worker["dropped"] == worker["produced"]
-    assert worker["dropped_at_exit"] > 0
 
 
 def test_429_waits_for_retry_after_and_500_is_retried(server):

@@ -7,8 +7,7 @@ import time
 
 import pytest
 
-from gunicorn_loggers.schemas.otlp_json import plain_value
-from tests.gunicorn_process import REPO, read_json_lines
+from tests.gunicorn_process import REPO
 from tests.receivers import Answer, HttpReceiver, NetworkGunicorn, any_value, wait_until
 
 LOGGER = "gunicorn_loggers.OtlpLogger"
@@ -16,38 +15,18 @@ TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
 
 
-class OtlpGunicorn(NetworkGunicorn):
-    """Its local error log is in the otel schema too: reports are read back from OTLP/JSON lines."""
-
-    def error_records(self) -> list[dict]:
-        flat = []
-        for line in read_json_lines(self.error_path):
-            resource_logs = line["resourceLogs"][0]
-            record = resource_logs["scopeLogs"][0]["logRecords"][0]
-            attributes = {kv["key"]: plain_value(kv["value"]) for kv in record["attributes"]}
-            resource = {kv["key"]: plain_value(kv["value"]) for kv in resource_logs["resource"]["attributes"]}
-            flat.append(
-                {
-                    "message": record["body"].get("stringValue", ""),
-                    "process": {"pid": resource.get("process.pid")},
-                    **({"delivery": attributes["delivery"]} if "delivery" in attributes else {}),
-                }
-            )
-        return flat
-
-
 @pytest.fixture
 def server(tmp_path):
-    started: list[OtlpGunicorn] = []
+    started: list[NetworkGunicorn] = []
 
-    def start(receiver, *args, env=None, **kwargs) -> OtlpGunicorn:
+    def start(receiver, *args, env=None, **kwargs) -> NetworkGunicorn:
         workdir = tmp_path / f"server{len(started)}"
         workdir.mkdir()
         environment = {"GUNICORN_LOGGERS_REPORT_INTERVAL": "1", **(env or {})}
         if receiver is not None and not any(k.endswith("_ENDPOINT") for k in environment):
             environment["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{receiver.port}"
         kwargs.setdefault("access_log", False)
-        process = OtlpGunicorn(workdir, *args, receiver=receiver, logger_class=LOGGER, env=environment, **kwargs)
+        process = NetworkGunicorn(workdir, *args, receiver=receiver, logger_class=LOGGER, env=environment, **kwargs)
         started.append(process)
         return process.start()
 
@@ -60,7 +39,7 @@ def attributes_of(record) -> dict:
     return {kv.key: any_value(kv.value) for kv in record.attributes}
 
 
-def exit_stats(gunicorn: OtlpGunicorn) -> list[dict]:
+def exit_stats(gunicorn: NetworkGunicorn) -> list[dict]:
     reports = [r["delivery"] for r in gunicorn.exit_reports()]
     assert len(reports) == 2, gunicorn.all_output()[-3000:]
     for stats in reports:
