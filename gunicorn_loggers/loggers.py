@@ -145,6 +145,15 @@ class JsonLogger(Statsd):
 
     # -- per request -----------------------------------------------------------------------
 
+    def debug(self, msg: Any, *args: Any, **kwargs: Any) -> None:
+        """gunicorn's default ``pre_request`` hook logs every request at debug level.
+
+        Statsd's ``debug`` goes through four calls before the level check; with debug
+        off and no statsd ``extra`` there is nothing to do, so return first.
+        """
+        if kwargs or self.error_log.isEnabledFor(logging.DEBUG):
+            super().debug(msg, *args, **kwargs)
+
     def access(self, resp: Any, req: Any, environ: dict, request_time: Any) -> None:
         sink = self._access_sink
         if sink is not None:

@@ -92,6 +92,25 @@ def test_statsd_metrics_keep_working(gunicorn):
     assert any(p.startswith(b"app.gunicorn.request.duration:") and p.endswith(b"|ms") for p in packets)
 
 
+def test_a_debug_call_with_a_statsd_metric_still_sends_it_when_debug_is_off():
+    """JsonLogger.debug returns early when debug is off, but never for statsd's ``extra`` metrics."""
+    from gunicorn.config import Config
+
+    from gunicorn_loggers import JsonLogger
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver:
+        receiver.bind(("127.0.0.1", 0))
+        receiver.settimeout(5)
+        cfg = Config()
+        cfg.set("statsd_host", f"127.0.0.1:{receiver.getsockname()[1]}")
+        cfg.set("errorlog", "/dev/null")
+        logger = JsonLogger(cfg)
+        assert not logger.error_log.isEnabledFor(10)
+        logger.debug("%s %s", "GET", "/")  # gunicorn's pre_request: nothing to send
+        logger.debug("", extra={"metric": "app.hits", "value": 3, "mtype": "counter"})
+        assert receiver.recv(65536) == b"app.hits:3|c|@1.0"
+
+
 @pytest.mark.parametrize(
     ("env", "args", "expected"),
     [
