@@ -258,7 +258,7 @@ class DeliveryEngine:
         self._deadline = self._progress_at + timeout
         finished = not running
         if running:
-            self._wakeup.set()
+            self.retry_now()  # one attempt at once, even in the middle of a backoff
             finished = self._await_sender()
         if self._events or self._rejections:
             self._report_if_due(force=True)  # what the rate limit held back, before the totals
@@ -393,9 +393,18 @@ class DeliveryEngine:
         return max(0.05, min(SOCKET_TIMEOUT, STALL_GIVE_UP, self._deadline - time.monotonic()))
 
     def _connect(self) -> bool | None:
-        """``True`` when connected, ``False`` when an attempt failed, ``None`` after waiting in the backoff."""
+        """``True`` when connected, ``False`` when an attempt failed, ``None`` after waiting in the backoff.
+
+        The flush at exit keeps the backoff too (after its first attempt): a collector
+        answering 503 to every batch would otherwise get thousands of requests a second.
+        It waits no later than the deadline or the stall limit, where the loop gives up.
+        """
         now = time.monotonic()
-        if not self._closing and not self._retry_now and now < self._next_attempt:
+        if not self._retry_now and now < self._next_attempt:
+            if self._closing:
+                until = min(self._next_attempt, self._deadline, self._last_progress() + STALL_GIVE_UP)
+                self._wakeup.wait(until - now)
+                return None
             due = self._until_report_due()
             self._wakeup.wait(min(self._next_attempt - now, BACKOFF_MAX if due is None else due))
             return None

@@ -211,6 +211,24 @@ def test_a_slow_receiver_that_keeps_taking_batches_gets_the_whole_flush():
     assert "abandoned" not in reports[-1][1]
 
 
+def test_the_flush_keeps_the_backoff_between_attempts():
+    """A collector failing every batch at exit (HTTP 503) gets a few attempts before the stall limit, not thousands."""
+    transport = ScriptedTransport(*[lambda b: Outcome(retry=b, error="the collector answered HTTP 503")] * 10_000)
+    reports = []
+    engine = DeliveryEngine(transport, report=lambda *r: reports.append(r))
+    engine.submit(line(1))
+    wait_until(lambda: transport.batches, what="the first attempt")
+    before = len(transport.batches)
+    started = time.monotonic()
+    engine.close(30)
+    elapsed = time.monotonic() - started
+    assert STALL_GIVE_UP * 0.9 <= elapsed < STALL_GIVE_UP + 0.5
+    assert 1 <= len(transport.batches) - before <= 10  # backoff from 0.05-0.1 s, doubling
+    assert engine.stats()["dropped_at_exit"] == 1
+    assert "flush abandoned: the receiver made no progress for 2.0 s" in reports[-1][1]
+    assert reports[-1][1].endswith("last error: the collector answered HTTP 503")
+
+
 def test_a_transport_that_miscounts_cannot_break_the_accounting():
     transport = ScriptedTransport(lambda b: Outcome(delivered=99, retry=[]))
     engine = DeliveryEngine(transport)
