@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from gunicorn import util
@@ -24,6 +24,7 @@ from gunicorn.instrument.statsd import Statsd
 
 from . import output_capture
 from .config import Settings, activate, load_settings
+from .config_dump import is_configuration_dump, redact_configuration
 from .encoding import encode_line
 from .formatter import JsonFormatter
 from .handlers import SinkHandler
@@ -152,7 +153,13 @@ class JsonLogger(Statsd):
         off and no statsd ``extra`` there is nothing to do, so return first.
         """
         if kwargs or self.error_log.isEnabledFor(logging.DEBUG):
+            if is_configuration_dump(msg):
+                msg = redact_configuration(msg, self.known_secrets(), self.collector.redact_query)
             super().debug(msg, *args, **kwargs)
+
+    def known_secrets(self) -> Iterable[str]:
+        """Credentials this logger was configured with, never to be logged; network loggers have some."""
+        return ()
 
     def access(self, resp: Any, req: Any, environ: dict, request_time: Any) -> None:
         sink = self._access_sink

@@ -23,7 +23,7 @@ import logging
 import re
 import ssl
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from socket import SOCK_DGRAM
 from typing import Any
@@ -162,6 +162,10 @@ class NetworkLogger(JsonLogger):
             self._sinks[access_name] = sink
             self._access_sink = sink
             self._reattach_handlers()
+
+    def known_secrets(self) -> Iterable[str]:
+        secrets = getattr(self.engine.transport, "secrets", None)
+        return list(secrets.values) if secrets is not None else ()
 
     def _compute_access_log_enabled(self) -> bool:
         return self.sends_access_log() or super()._compute_access_log_enabled()
