@@ -26,6 +26,14 @@ class OtelSchema(Schema):
     def __init__(self, settings) -> None:
         super().__init__(settings)
         self.header_attribute = f"http.request.header.{settings.request_id_header}"
+        self._resource: tuple[int | None, list[dict[str, Any]]] | None = None
+
+    def resource_attributes(self, pid: int | None) -> list[dict[str, Any]]:
+        """The resource as OTLP key-values, built once per process: only the pid differs."""
+        cached = self._resource
+        if cached is None or cached[0] != pid:
+            cached = self._resource = (pid, otlp_json.key_values(self.resource(pid)))
+        return cached[1]
 
     def resource(self, pid: int | None) -> dict[str, Any]:
         resource: dict[str, Any] = {"service.name": self.settings.service_name}
@@ -91,7 +99,7 @@ class OtelSchema(Schema):
             trace_id=trace.trace_id if trace else None,
             flags=trace.flags if trace else None,
         )
-        return otlp_json.logs_request(self.resource(facts.pid), ACCESS_LOGGER, [record])
+        return otlp_json.logs_request_of(self.resource_attributes(facts.pid), ACCESS_LOGGER, [record])
 
     def console_view(self, record: dict[str, Any]) -> dict[str, Any]:
         resource_logs = record["resourceLogs"][0]
@@ -134,4 +142,4 @@ class OtelSchema(Schema):
             trace_id=trace.trace_id if trace else None,
             flags=trace.flags if trace else None,
         )
-        return otlp_json.logs_request(self.resource(facts.pid), facts.logger, [record])
+        return otlp_json.logs_request_of(self.resource_attributes(facts.pid), facts.logger, [record])

@@ -68,7 +68,24 @@ def plain_value(value: dict[str, Any]) -> Any:
 
 
 def key_values(attributes: Mapping[Any, Any], depth: int = 0) -> list[dict[str, Any]]:
-    return [{"key": str(key), "value": any_value(value, depth)} for key, value in attributes.items()]
+    """``[{"key": ..., "value": AnyValue}]``.
+
+    Text, 64-bit integers and lists of text (header values) are most attributes of
+    every access record: they skip ``any_value``'s chain of type tests.
+    """
+    pairs = []
+    for key, value in attributes.items():
+        kind = value.__class__
+        if kind is str:
+            converted = {"stringValue": value}
+        elif kind is int and INT64_MIN <= value <= INT64_MAX:
+            converted = {"intValue": str(value)}
+        elif kind is list and all(item.__class__ is str for item in value):
+            converted = {"arrayValue": {"values": [{"stringValue": item} for item in value]}}
+        else:
+            converted = any_value(value, depth)
+        pairs.append({"key": key if key.__class__ is str else str(key), "value": converted})
+    return pairs
 
 
 def log_record(
@@ -101,10 +118,15 @@ def log_record(
 
 def logs_request(resource: Mapping[str, Any], scope: str, records: list[dict[str, Any]]) -> dict[str, Any]:
     """An ``ExportLogsServiceRequest`` holding ``records`` of one resource and scope."""
+    return logs_request_of(key_values(resource), scope, records)
+
+
+def logs_request_of(resource: list[dict[str, Any]], scope: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """As :func:`logs_request`, with the resource's attributes already converted (and shared between records)."""
     return {
         "resourceLogs": [
             {
-                "resource": {"attributes": key_values(resource)},
+                "resource": {"attributes": resource},
                 "scopeLogs": [{"scope": {"name": scope}, "logRecords": records}],
             }
         ]
