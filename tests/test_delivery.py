@@ -107,12 +107,15 @@ def test_the_flush_gives_up_on_a_receiver_that_takes_nothing():
         started = time.monotonic()
         engine.close(30)
         elapsed = time.monotonic() - started
-    # the send under way keeps its own 5 s timeout; every later wait is capped at the stall limit
-    assert STALL_GIVE_UP * 0.9 <= elapsed < SOCKET_TIMEOUT + 1.0
+    # the send under way began before close(); SocketTransport.progress_at lets the flush give up on
+    # it too, long before its own SOCKET_TIMEOUT
+    assert STALL_GIVE_UP * 0.9 <= elapsed < STALL_GIVE_UP + 1.5 < SOCKET_TIMEOUT
     stats = engine.stats()
     assert stats["produced"] == stats["delivered"] + stats["dropped"] == 3000 and stats["pending"] == 0
     assert stats["dropped_at_exit"] > 0 and stats["delivered"] < 3000
-    assert re.search(r"at exit: flush abandoned: the receiver made no progress for \d+\.\d s; ", reports[-1][1])
+    # the exit report; the stuck send may report its own failure after it, once the receiver is gone
+    abandoned = r"at exit: flush abandoned: the receiver made no progress for \d+\.\d s; "
+    assert any(re.search(abandoned, message) for _, message, _ in reports), reports
 
 
 class ScriptedTransport:

@@ -12,6 +12,7 @@ import encodings.idna  # noqa: F401  getaddrinfo needs it; importing it first in
 import errno
 import select
 import socket
+import time
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -143,6 +144,9 @@ class SocketTransport:
         self.endpoint = endpoint
         self.name = str(endpoint)
         self.timeout = timeout
+        #: ``time.monotonic()`` when the kernel last took bytes of ours: the engine's flush at
+        #: exit gives up on a send that has been blocked (a receiver that stopped reading) for a while.
+        self.progress_at = 0.0
         self._sock: socket.socket | None = None
         self._stream = endpoint.socktype != socket.SOCK_DGRAM
 
@@ -178,17 +182,18 @@ class SocketTransport:
         try:
             while sent < len(data):
                 sent += sock.send(view[sent:])
+                self.progress_at = time.monotonic()
         except OSError as exc:
             done = whole_frames(batch, sent)
             return Outcome(delivered=done, retry=batch[done:], error=f"sending failed: {describe_error(exc)}")
         return Outcome(delivered=len(batch))
 
-    @staticmethod
-    def _send_datagrams(sock: socket.socket, batch: list[bytes]) -> Outcome:
+    def _send_datagrams(self, sock: socket.socket, batch: list[bytes]) -> Outcome:
         delivered = oversize = 0
         for index, frame in enumerate(batch):
             try:
                 sock.send(frame)
+                self.progress_at = time.monotonic()
             except OSError as exc:
                 if exc.errno == errno.EMSGSIZE:  # the kernel refused this size: no retry can help
                     oversize += 1
