@@ -12,9 +12,10 @@ Configurations, each a fresh ``gunicorn -w 1 -k sync`` on 127.0.0.1 loaded by ``
 * ``n``: as ``c`` writing to ``/dev/null``: our whole cost but the file system's
   (not in the default set; it tells how much of ``c``'s cost is the kernel writing the file).
 
-Rounds interleave the configurations (a, b, c, d, a, b, c, d, ...) so that a noisy
-neighbour hurts all of them alike; the summary gives medians over rounds and the
-median of the per-round ratios b/a, c/a and d/a (targets: c/a >= 0.95, d/a >= 0.93).
+Rounds interleave the configurations, in a new shuffled order every round, so that a
+noisy neighbour (or a lucky position in the round) hurts or helps all of them alike;
+the summary gives medians over rounds and the median of the per-round ratios b/a,
+c/a and d/a (targets: c/a >= 0.95, d/a >= 0.93).
 gunicorn (master and worker) runs pinned to one CPU and wrk to another
 (``--no-pin`` to let the scheduler move them).
 After every run the access file is checked: one line per request wrk counted
@@ -38,6 +39,7 @@ import argparse
 import http.client
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -387,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--graceful-timeout", type=int, default=5, help="gunicorn --graceful-timeout")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory with the logs")
     parser.add_argument("--no-pin", action="store_true", help="do not pin gunicorn and wrk to one CPU each")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the per-round order of the configurations")
     args = parser.parse_args(argv)
     pinning = None if args.no_pin else default_pinning()
     server_cpus, wrk_cpus = pinning if pinning else (None, None)
@@ -415,8 +418,11 @@ def main(argv: list[str] | None = None) -> int:
     failures = 0
     tmp = tempfile.mkdtemp(prefix="bench-wrk-")
     try:
+        order = random.Random(args.seed)
         for r in range(args.rounds):
-            for label in labels:
+            # A fresh order every round: a configuration that always ran first (or right
+            # after a given other) would carry that position's luck in every round.
+            for label in order.sample(labels, len(labels)):
                 workdir = os.path.join(tmp, f"{r + 1}{label}")
                 os.mkdir(workdir)
                 server = Server(label, workdir, args.python, args.graceful_timeout)

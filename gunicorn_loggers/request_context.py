@@ -31,6 +31,17 @@ class RequestContext(NamedTuple):
 
 _current: ContextVar[RequestContext | None] = ContextVar("gunicorn_loggers_request", default=None)
 
+#: Where the WSGI middleware leaves the request's id for ``Logger.access``, which gets the environ.
+REQUEST_ID_ENVIRON_KEY = "gunicorn_loggers.request_id"
+
+_asgi_in_use = False
+
+
+def asgi_in_use() -> bool:
+    """Has this process built our ASGI middleware? Only then can a response carry an id of ours
+    that ``access()`` must find in the response headers (ASGI has no environ to leave it in)."""
+    return _asgi_in_use
+
 
 def current_request() -> RequestContext | None:
     """The request being handled in this thread, greenlet or task, if any."""
@@ -85,6 +96,7 @@ class WsgiRequestContext:
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         request_id = clean_request_id(environ.get(self.environ_key)) or new_request_id()
+        environ[REQUEST_ID_ENVIRON_KEY] = request_id
         context = RequestContext(request_id, parse_traceparent(environ.get("HTTP_TRACEPARENT")))
         token = _current.set(context)
         header = self.header
@@ -106,6 +118,8 @@ class AsgiRequestContext:
     """ASGI middleware: ``app = AsgiRequestContext(app)``."""
 
     def __init__(self, app: Callable) -> None:
+        global _asgi_in_use
+        _asgi_in_use = True
         self.app = app
         header, _ = _header_names()
         self.header = header

@@ -26,7 +26,7 @@ from urllib.parse import unquote_to_bytes
 from .config import Settings
 from .correlation import TraceContext, clean_request_id, parse_traceparent
 from .redaction import REDACTED, QueryRedactor, redact_target
-from .request_context import current_request
+from .request_context import REQUEST_ID_ENVIRON_KEY, asgi_in_use, current_request
 from .text import wsgi_to_text
 
 _pid = os.getpid()
@@ -220,8 +220,14 @@ class AccessFactsCollector:
         facts.referer = self.clean_referer(referer) if referer is not None else None
         authorization = get("HTTP_AUTHORIZATION")
         facts.user_name = basic_auth_user(authorization) if authorization else None
-        request_id = get(self.request_id_key)
-        facts.request_id = clean_request_id(request_id) if request_id else self.response_request_id(resp)
+        request_id = get(REQUEST_ID_ENVIRON_KEY)  # our WSGI middleware's: what the app's records carry
+        if request_id is None:
+            request_id = get(self.request_id_key)
+            if request_id:
+                request_id = clean_request_id(request_id)
+            elif asgi_in_use():
+                request_id = self.response_request_id(resp)
+        facts.request_id = request_id
         traceparent = get("HTTP_TRACEPARENT")
         facts.trace = parse_traceparent(traceparent) if traceparent else None
 

@@ -47,9 +47,11 @@ def test_concurrent_requests_never_share_ids(gunicorn, worker):
     assert sorted(r["http"]["request"]["id"] for r in access) == sorted(f"req-{n}" for n in range(80))
 
 
-def test_generated_id_is_returned_and_shared_with_the_access_record(gunicorn):
+@pytest.mark.parametrize("sent", [None, "has spaces, so it is refused"])
+def test_generated_id_is_returned_and_shared_with_the_access_record(gunicorn, sent):
     server = gunicorn(*CONF, logger_class=None)
-    status, returned = get(server, "/ctx", {"traceparent": TRACEPARENT})
+    headers = {"traceparent": TRACEPARENT} | ({"X-Request-ID": sent} if sent else {})
+    status, returned = get(server, "/ctx", headers)
     assert status == 200 and len(returned) == 32
     (record,) = server.wait_for(lambda: app_records(server))
     (access,) = server.wait_for_access(1)
