@@ -20,8 +20,11 @@ from ._base import BorrowedSink
 def _write_all(fd: int, line: bytes) -> None:
     """One ``write`` in the usual case; a short write (a pipe, a signal) continues where it stopped."""
     written = os.write(fd, line)
-    if written == len(line):
-        return
+    if written != len(line):
+        _write_rest(fd, line, written)
+
+
+def _write_rest(fd: int, line: bytes, written: int) -> None:
     view = memoryview(line)
     while written < len(line):
         try:
@@ -79,7 +82,9 @@ class FileSink:
 
     def write(self, line: bytes) -> None:
         try:
-            _write_all(self.fd, line)
+            written = os.write(self.fd, line)  # _write_all, inlined: this runs once per request
+            if written != len(line):
+                _write_rest(self.fd, line, written)
         except OSError:
             self.failures += 1
             raise
