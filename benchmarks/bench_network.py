@@ -30,8 +30,10 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -48,7 +50,27 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.bench_wrk import cpu_ns, default_pinning
 from tests.receivers import NdjsonReceiver, NetworkGunicorn, Rsyslog, free_port
+
+#: (gunicorn's CPUs, everyone else's): set by main(); children inherit the affinity they start with.
+PINNING: tuple[set[int], set[int]] | None = None
+
+
+@contextlib.contextmanager
+def started_on(which: int):
+    """Start children on gunicorn's CPU (0) or on the other one (1): wrk and the receivers
+    play the remote side, as a collector on another host would."""
+    if PINNING is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, PINNING[which])
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
 
 LATENCY = re.compile(r"99%\s+([\d.]+)(us|ms|s)\b")
 RATE = re.compile(r"Requests/sec:\s+([\d.]+)")
@@ -162,6 +184,11 @@ def logger_for(kind: str, receiver: FastReceiver) -> tuple[str, dict[str, str]]:
 
 
 def run_wrk(port: int, duration: int) -> tuple[float, float]:
+    with started_on(1):
+        return _run_wrk(port, duration)
+
+
+def _run_wrk(port: int, duration: int) -> tuple[float, float]:
     out = subprocess.run(
         ["wrk", "-t1", "-c8", f"-d{duration}s", "--latency", f"http://127.0.0.1:{port}/"],
         capture_output=True,
@@ -193,7 +220,17 @@ def exit_reports(server: NetworkGunicorn) -> list[dict]:
     return stats
 
 
-def one_run(kind: str, workdir: Path, duration: int) -> tuple[float, float]:
+def worker_pids(master: int) -> list[int]:
+    """The master's children: its workers (one, with ``-w 1``)."""
+    try:
+        with open(f"/proc/{master}/task/{master}/children") as f:
+            return [int(pid) for pid in f.read().split()]
+    except OSError:
+        return []
+
+
+def one_run(kind: str, workdir: Path, duration: int) -> tuple[float, float, float]:
+    """(requests/s, p99 ms, worker CPU µs per request: all its threads, the sender included)."""
     workdir.mkdir(parents=True)
     receiver = None
     args: list[str] = ["-k", "sync", "--graceful-timeout", "3"]
@@ -203,7 +240,8 @@ def one_run(kind: str, workdir: Path, duration: int) -> tuple[float, float]:
     elif kind == "json":  # the floor for a network logger: the same records to a local file
         server = NetworkGunicorn(workdir, *args, app=app, logger_class="gunicorn_loggers.JsonLogger")
     elif kind in ("rsyslog", "blackhole"):
-        receiver = Rsyslog(workdir / "rsyslog").start() if kind == "rsyslog" else NdjsonReceiver(read=False).start()
+        with started_on(1):
+            receiver = Rsyslog(workdir / "rsyslog").start() if kind == "rsyslog" else NdjsonReceiver(read=False).start()
         server = NetworkGunicorn(
             workdir,
             *args,
@@ -215,13 +253,19 @@ def one_run(kind: str, workdir: Path, duration: int) -> tuple[float, float]:
             env={"GUNICORN_LOGGERS_LOCAL_ERRORS": "always"},
         )
     else:
-        receiver = FastReceiver(kind).start()
+        with started_on(1):
+            receiver = FastReceiver(kind).start()
         logger_class, env = logger_for(kind, receiver)
         env["GUNICORN_LOGGERS_LOCAL_ERRORS"] = "always"
         server = NetworkGunicorn(workdir, *args, app=app, logger_class=logger_class, access_log=False, env=env)
     try:
-        server.start()
-        result = run_wrk(server.port, duration)
+        with started_on(0):
+            server.start()
+        workers = worker_pids(server.proc.pid)
+        before = cpu_ns(workers)
+        rate, p99_ms = run_wrk(server.port, duration)
+        cpu_us = (cpu_ns(workers) - before) / 1000 / max(rate * duration, 1)
+        result = (rate, p99_ms, cpu_us)
         server.stop()
         if kind not in ("none", "json"):
             stats = exit_reports(server)
@@ -319,22 +363,40 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=50_000)
     parser.add_argument("--kinds", default="none,json,rsyslog,blackhole," + ",".join(COLLECTOR_KINDS))
     parser.add_argument("--skip-wrk", action="store_true")
+    parser.add_argument("--no-pin", action="store_true", help="let the scheduler place gunicorn, wrk and receivers")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the per-round order")
     options = parser.parse_args()
     kinds = tuple(options.kinds.split(","))
+    global PINNING
+    PINNING = None if options.no_pin else default_pinning()
     if not options.skip_wrk:
-        results: dict[str, list[tuple[float, float]]] = {kind: [] for kind in kinds}
+        results: dict[str, list[tuple[float, float, float]]] = {kind: [] for kind in kinds}
+        order = random.Random(options.seed)
         with tempfile.TemporaryDirectory() as tmp:
             for round_ in range(options.rounds):
-                for kind in kinds:
+                for kind in order.sample(kinds, len(kinds)):  # a new order every round
                     results[kind].append(one_run(kind, Path(tmp) / f"{round_}-{kind}", options.duration))
                     print(f"round {round_} {kind}: {results[kind][-1]}", file=sys.stderr)
-        rate = {kind: statistics.median(r for r, _ in results[kind]) for kind in kinds}
-        p99 = {kind: statistics.median(p for _, p in results[kind]) for kind in kinds}
+        pinned = f"gunicorn on CPU {sorted(PINNING[0])}, wrk and receivers on {sorted(PINNING[1])}" if PINNING else ""
+        print(f"{options.rounds} rounds x {options.duration} s; {pinned or 'not pinned'}")
+        rate = {kind: statistics.median(r for r, _, _ in results[kind]) for kind in kinds}
+        p99 = {kind: statistics.median(p for _, p, _ in results[kind]) for kind in kinds}
+        cpu = {kind: statistics.median(c for _, _, c in results[kind]) for kind in kinds}
+
+        def paired(kind: str, base: str) -> float:
+            """Median of the per-round ratios: each round's neighbours weigh on both alike."""
+            return statistics.median(x[0] / y[0] for x, y in zip(results[kind], results[base], strict=True))
+
         for kind in kinds:
-            ratio = f"{rate[kind] / rate['none']:.3f} of none" if "none" in rate and kind != "none" else ""
-            print(f"{kind:10s} {rate[kind]:9.0f} req/s  p99 {p99[kind]:6.2f} ms  {ratio}")
+            ratio = ""
+            if "none" in rate and kind != "none":
+                cpu_ratio = statistics.median(
+                    y[2] / x[2] for x, y in zip(results[kind], results["none"], strict=True) if x[2]
+                )
+                ratio = f"{paired(kind, 'none'):.3f} of none (worker CPU: {cpu_ratio:.3f})"
+            print(f"{kind:10s} {rate[kind]:9.0f} req/s  p99 {p99[kind]:6.2f} ms  cpu {cpu[kind]:6.1f} µs/req  {ratio}")
         if "rsyslog" in rate and "blackhole" in rate:
-            ratio, latency = rate["blackhole"] / rate["rsyslog"], p99["blackhole"] / p99["rsyslog"]
+            ratio, latency = paired("blackhole", "rsyslog"), p99["blackhole"] / p99["rsyslog"]
             print(f"blackhole / rsyslog {ratio:.3f}  p99 x{latency:.2f}")
     print(f"ship rate, one process's sender, {options.records} access records:")
     for kind in COLLECTOR_KINDS:
