@@ -830,35 +830,17 @@ def server_tls(cert_path: Path, key_path: Path) -> ssl.SSLContext:
 # -- Fluentd forward -------------------------------------------------------------------------------
 
 
-class ForwardReceiver:
-    """A Fluentd ``forward`` input on 127.0.0.1, strict to Forward Protocol v1.
+class TcpListener:
+    """A TCP server on 127.0.0.1 with a thread per connection; a subclass says what a connection gets."""
 
-    Accepts Message, Forward, PackedForward (``bin`` or ``str``) and
-    CompressedPackedForward; times as integers or EventTime (ext type 0, 8 bytes);
-    answers ``{"ack": chunk}`` when asked (unless ``ack`` is false), ``ack_delay``
-    seconds after reading the chunk. Each event is kept as ``{"tag", "time_ns",
-    "record", "mode"}``.
-    """
-
-    def __init__(self, port: int | None = None, ack: bool = True, ack_delay: float = 0.0) -> None:
+    def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
-        self.ack = ack
-        self.ack_delay = ack_delay
-        self.events: list[dict] = []
-        self.errors: list[str] = []
-        self.chunks: list[str] = []
-        self.connections = 0
         self._lock = threading.Lock()
         self._server: socket.socket | None = None
-        self._accepted: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
         self._running = False
 
-    @property
-    def url(self) -> str:
-        return f"tcp://127.0.0.1:{self.port}"
-
-    def start(self) -> ForwardReceiver:
+    def start(self):
         server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         server.bind(("127.0.0.1", self.port))
@@ -882,10 +864,61 @@ class ForwardReceiver:
                 continue
             except OSError:
                 return
-            with self._lock:
-                self.connections += 1
-                self._accepted.append(connection)
-            self._spawn(self._read_loop, connection)
+            self.on_connection(connection)
+
+    def on_connection(self, connection: socket.socket) -> None:
+        raise NotImplementedError
+
+    def _stop_listening(self) -> None:
+        self._running = False
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+
+    def _join(self) -> None:
+        for thread in self._threads:
+            thread.join(2)
+        self._threads = []
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+
+class ForwardReceiver(TcpListener):
+    """A Fluentd ``forward`` input on 127.0.0.1, strict to Forward Protocol v1.
+
+    Accepts Message, Forward, PackedForward (``bin`` or ``str``) and
+    CompressedPackedForward; times as integers or EventTime (ext type 0, 8 bytes);
+    answers ``{"ack": chunk}`` when asked (unless ``ack`` is false), ``ack_delay``
+    seconds after reading the chunk. Each event is kept as ``{"tag", "time_ns",
+    "record", "mode"}``.
+    """
+
+    def __init__(self, port: int | None = None, ack: bool = True, ack_delay: float = 0.0) -> None:
+        super().__init__(port)
+        self.ack = ack
+        self.ack_delay = ack_delay
+        self.events: list[dict] = []
+        self.errors: list[str] = []
+        self.chunks: list[str] = []
+        self.connections = 0
+        self._accepted: list[socket.socket] = []
+
+    @property
+    def url(self) -> str:
+        return f"tcp://127.0.0.1:{self.port}"
+
+    def on_connection(self, connection: socket.socket) -> None:
+        with self._lock:
+            self.connections += 1
+            self._accepted.append(connection)
+        self._spawn(self._read_loop, connection)
 
     def _read_loop(self, connection: socket.socket) -> None:
         import msgpack
@@ -964,10 +997,7 @@ class ForwardReceiver:
         return None
 
     def stop(self) -> None:
-        self._running = False
-        if self._server is not None:
-            self._server.close()
-            self._server = None
+        self._stop_listening()
         with self._lock:
             accepted, self._accepted = self._accepted, []
         for connection in accepted:
@@ -976,15 +1006,7 @@ class ForwardReceiver:
             except OSError:
                 pass
             connection.close()
-        for thread in self._threads:
-            thread.join(2)
-        self._threads = []
-
-    def __enter__(self) -> ForwardReceiver:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self._join()
 
     def snapshot(self) -> list[dict]:
         with self._lock:
@@ -1030,7 +1052,7 @@ def _reset(connection: socket.socket) -> None:
     connection.close()
 
 
-class ResettingProxy:
+class ResettingProxy(TcpListener):
     """A TCP front on 127.0.0.1 for a receiver on ``target_port``: relays both ways until told to reset.
 
     While :attr:`resetting` is true every new connection is reset as soon as it is
@@ -1039,53 +1061,26 @@ class ResettingProxy:
     """
 
     def __init__(self, target_port: int) -> None:
+        super().__init__()
         self.target_port = target_port
-        self.port = free_port()
         self.resetting = False
         self.resets = 0
-        self._lock = threading.Lock()
         self._open: list[socket.socket] = []
-        self._threads: list[threading.Thread] = []
-        self._running = False
-        self._server: socket.socket | None = None
 
-    def start(self) -> ResettingProxy:
-        server = socket.socket()
-        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        server.bind(("127.0.0.1", self.port))
-        server.listen(64)
-        server.settimeout(0.1)
-        self._server = server
-        self._running = True
-        self._spawn(self._accept_loop, server)
-        return self
-
-    def _spawn(self, target, *args) -> None:
-        thread = threading.Thread(target=target, args=args, daemon=True)
-        self._threads.append(thread)
-        thread.start()
-
-    def _accept_loop(self, server: socket.socket) -> None:
-        while self._running:
-            try:
-                client, _ = server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            if self.resetting:
-                with self._lock:
-                    self.resets += 1
-                _reset(client)
-                continue
-            try:
-                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=2)
-            except OSError:
-                _reset(client)
-                continue
+    def on_connection(self, client: socket.socket) -> None:
+        if self.resetting:
             with self._lock:
-                self._open.append(client)
-            self._spawn(self._relay, client, upstream)
+                self.resets += 1
+            _reset(client)
+            return
+        try:
+            upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=2)
+        except OSError:
+            _reset(client)
+            return
+        with self._lock:
+            self._open.append(client)
+        self._spawn(self._relay, client, upstream)
 
     def _relay(self, client: socket.socket, upstream: socket.socket) -> None:
         peers = {client: upstream, upstream: client}
@@ -1118,17 +1113,6 @@ class ResettingProxy:
             _reset(connection)
 
     def stop(self) -> None:
-        self._running = False
-        if self._server is not None:
-            self._server.close()
-            self._server = None
+        self._stop_listening()
         self.reset_open()
-        for thread in self._threads:
-            thread.join(2)
-        self._threads = []
-
-    def __enter__(self) -> ResettingProxy:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self._join()
