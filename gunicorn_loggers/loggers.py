@@ -225,7 +225,7 @@ class StructlogLogger(JsonLogger):
             render: Callable[[dict[str, Any]], bytes] = ConsoleView(self.schema, colors=_is_terminal(sink))
         else:
             render = encode_line
-        return Chain(self._processors, render)
+        return Chain(self._processors, render, self.schema.unshare)
 
     def make_formatter(self, sink: Sink | None) -> logging.Formatter:
         settings = self.settings

@@ -92,11 +92,19 @@ class Chain:
     A processor may raise ``structlog.DropEvent`` to drop the event, as in structlog.
     """
 
-    def __init__(self, processors: list[Processor], render: Callable[[dict[str, Any]], bytes]) -> None:
+    def __init__(
+        self,
+        processors: list[Processor],
+        render: Callable[[dict[str, Any]], bytes],
+        unshare: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> None:
         self.processors = processors
         self.render = render
+        self.unshare = unshare
 
     def __call__(self, method_name: str, record: dict[str, Any]) -> bytes:
+        if self.processors and self.unshare is not None:
+            record = self.unshare(record)  # a processor changing record["service"] in place changes only this one
         for processor in self.processors:
             try:
                 result = processor(None, method_name, record)

@@ -21,3 +21,12 @@ def explode(logger, method_name, record):
 class ReturnsNothing:
     def __call__(self, logger, method_name, record):
         return None
+
+
+def tenant_in_service(logger, method_name, record):
+    """Changes nested values in place, as a user might: only this record may see it."""
+    path = str((record.get("url") or {}).get("path", ""))
+    if path.startswith("/tenant/"):
+        record["service"]["name"] = "tenant-" + path.rsplit("/", 1)[-1]
+        record["event"]["category"].append("tenant")
+    return record

@@ -168,3 +168,26 @@ def test_network_options_belong_to_network_loggers_only():
     with pytest.raises(ConfigError, match="GUNICORN_LOGGERS_URL is not an option"):
         load_settings(env={"GUNICORN_LOGGERS_URL": "tcp://127.0.0.1:9"})
     assert load_settings(env={"GUNICORN_LOGGERS_URL": "tcp://127.0.0.1:9"}, extra_options=SocketLogger.extra_options)
+
+
+def spoil(value):
+    """What a careless processor might do: change every dict and list in ``value`` in place."""
+    children = list(value.values()) if isinstance(value, dict) else list(value)
+    for child in children:
+        if isinstance(child, (dict, list)):
+            spoil(child)
+    value.append("changed") if isinstance(value, list) else value.update(changed=True)
+
+
+@pytest.mark.parametrize("schema", ["ecs", "otel", "gcp", "flat"])
+def test_unshare_gives_a_record_private_copies_of_the_parts_every_record_shares(schema):
+    from gunicorn_loggers.record_builder import RecordBuilder
+
+    builder = RecordBuilder(load_settings(env={"GUNICORN_LOGGERS_SCHEMA": schema}))
+    first = builder.schema.unshare(builder.log(make_record("one"), "one", None, {}))
+    for part in (first[key] for key in builder.schema.shared_keys if key in first):
+        spoil(part)
+    if schema == "otel":
+        spoil(first["resourceLogs"][0]["resource"])
+    second = builder.log(make_record("two"), "two", None, {})
+    assert "changed" not in json.dumps(second)

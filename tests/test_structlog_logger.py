@@ -53,6 +53,19 @@ def test_structlog_stdlib_and_gunicorn_events_share_one_schema_and_the_processor
     assert "Traceback" not in server.stderr_path.read_text() + server.stdout_path.read_text()
 
 
+def test_a_processor_changing_shared_parts_in_place_changes_only_its_record(gunicorn):
+    """service, ecs.version, event.category are built once and shared; a processor gets copies."""
+    server = gunicorn(
+        logger_class="gunicorn_loggers.StructlogLogger",
+        env={"GUNICORN_LOGGERS_PROCESSORS": "tests.processors.tenant_in_service"},
+    )
+    for path in ("/tenant/a", "/status/200", "/tenant/b", "/status/200"):
+        assert get(server, path)[0] in (200, 404)
+    records = server.wait_for_access(4)
+    assert [r["service"]["name"] for r in records] == ["tenant-a", "tests.apps:app", "tenant-b", "tests.apps:app"]
+    assert [r["event"]["category"] for r in records] == [["web", "tenant"], ["web"], ["web", "tenant"], ["web"]]
+
+
 def test_a_failing_processor_is_reported_in_the_record_and_the_request_is_unaffected(gunicorn):
     server = gunicorn(
         logger_class="gunicorn_loggers.StructlogLogger",

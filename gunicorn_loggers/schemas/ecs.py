@@ -27,6 +27,7 @@ _ACCESS = ["access"]
 class EcsSchema(Schema):
     name = "ecs"
     time_key, level_key, message_key = "@timestamp", "log.level", "message"
+    shared_keys = ("ecs", "log", "service", "event")  # event: its category and type lists
 
     def __init__(self, settings) -> None:
         super().__init__(settings)

@@ -14,7 +14,16 @@ from ..log_facts import LogFacts
 from ..request_facts import AccessFacts
 from ..timestamps import rfc3339_utc
 from . import otlp_json
-from ._base import ACCESS_LOGGER, Schema, access_level, access_message, merge_extras, move_stack_trace, split_host
+from ._base import (
+    ACCESS_LOGGER,
+    Schema,
+    access_level,
+    access_message,
+    merge_extras,
+    move_stack_trace,
+    private_copy,
+    split_host,
+)
 
 #: Methods semantic conventions know; anything else is reported as ``_OTHER``.
 KNOWN_METHODS = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE"})
@@ -34,6 +43,13 @@ class OtelSchema(Schema):
         if cached is None or cached[0] != pid:
             cached = self._resource = (pid, otlp_json.key_values(self.resource(pid)))
         return cached[1]
+
+    def unshare(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Only the resource's key-values are shared (see :meth:`resource_attributes`)."""
+        for resource_logs in record.get("resourceLogs") or ():
+            if isinstance(resource_logs, dict) and isinstance(resource_logs.get("resource"), dict):
+                resource_logs["resource"] = private_copy(resource_logs["resource"])
+        return record
 
     def resource(self, pid: int | None) -> dict[str, Any]:
         resource: dict[str, Any] = {"service.name": self.settings.service_name}
