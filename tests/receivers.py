@@ -69,42 +69,43 @@ def wait_until(predicate, timeout: float = 10.0, what: str = "condition"):
         time.sleep(0.05)
 
 
-class NdjsonReceiver:
-    """NDJSON over TCP or UDP on 127.0.0.1, parsed strictly; records kept in arrival order."""
+class Listener:
+    """A server on 127.0.0.1: TCP with a thread per connection, or UDP; a subclass says what arrives where.
 
-    def __init__(self, protocol: str = "tcp", port: int | None = None, read: bool = True) -> None:
-        self.protocol = protocol
-        kind = socket.SOCK_STREAM if protocol == "tcp" else socket.SOCK_DGRAM
-        self.port = port or free_port((kind,))
-        self.read = read
-        self.records: list[dict] = []
-        self.errors: list[str] = []
+    Accepted connections that a subclass keeps with :meth:`_keep` are counted in
+    :attr:`connections` and reset (RST) by :meth:`_reset_kept` when it stops, as a
+    killed process would.
+    """
+
+    socktype = socket.SOCK_STREAM
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port((self.socktype,))
         self.connections = 0
         self._lock = threading.Lock()
         self._server: socket.socket | None = None
-        self._accepted: list[socket.socket] = []
+        self._kept: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
         self._running = False
 
-    @property
-    def url(self) -> str:
-        return f"{self.protocol}://127.0.0.1:{self.port}"
-
-    def start(self) -> NdjsonReceiver:
-        kind = socket.SOCK_STREAM if self.protocol == "tcp" else socket.SOCK_DGRAM
-        server = socket.socket(socket.AF_INET, kind)
+    def start(self):
+        server = socket.socket(socket.AF_INET, self.socktype)
         server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if not self.read:
-            server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self._configure(server)
         server.bind(("127.0.0.1", self.port))
         server.settimeout(0.1)
-        if kind == socket.SOCK_STREAM:
+        if self.socktype == socket.SOCK_STREAM:
             server.listen(64)
+            target = self._accept_loop
+        else:
+            target = self._datagram_loop
         self._server = server
         self._running = True
-        target = self._accept_loop if kind == socket.SOCK_STREAM else self._datagram_loop
         self._spawn(target, server)
         return self
+
+    def _configure(self, server: socket.socket) -> None:
+        """Options to set before ``bind``."""
 
     def _spawn(self, target, *args) -> None:
         thread = threading.Thread(target=target, args=args, daemon=True)
@@ -119,11 +120,76 @@ class NdjsonReceiver:
                 continue
             except OSError:
                 return
-            with self._lock:
-                self.connections += 1
-                self._accepted.append(connection)
-            if self.read:
-                self._spawn(self._read_loop, connection)
+            self.on_connection(connection)
+
+    def on_connection(self, connection: socket.socket) -> None:
+        raise NotImplementedError
+
+    def _datagram_loop(self, server: socket.socket) -> None:
+        raise NotImplementedError
+
+    def _keep(self, connection: socket.socket) -> None:
+        with self._lock:
+            self.connections += 1
+            self._kept.append(connection)
+
+    def _reset_kept(self) -> None:
+        with self._lock:
+            kept, self._kept = self._kept, []
+        for connection in kept:
+            try:
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            except OSError:
+                pass
+            connection.close()
+
+    def _stop_listening(self) -> None:
+        self._running = False
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+
+    def _join(self) -> None:
+        for thread in self._threads:
+            thread.join(2)
+        self._threads = []
+
+    def stop(self) -> None:
+        """Close the listener and every kept connection at once (RST)."""
+        self._stop_listening()
+        self._reset_kept()
+        self._join()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class NdjsonReceiver(Listener):
+    """NDJSON over TCP or UDP on 127.0.0.1, parsed strictly; records kept in arrival order."""
+
+    def __init__(self, protocol: str = "tcp", port: int | None = None, read: bool = True) -> None:
+        self.protocol = protocol
+        self.socktype = socket.SOCK_STREAM if protocol == "tcp" else socket.SOCK_DGRAM
+        super().__init__(port)
+        self.read = read
+        self.records: list[dict] = []
+        self.errors: list[str] = []
+
+    @property
+    def url(self) -> str:
+        return f"{self.protocol}://127.0.0.1:{self.port}"
+
+    def _configure(self, server: socket.socket) -> None:
+        if not self.read:
+            server.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+
+    def on_connection(self, connection: socket.socket) -> None:
+        self._keep(connection)
+        if self.read:
+            self._spawn(self._read_loop, connection)
 
     def _read_loop(self, connection: socket.socket) -> None:
         connection.settimeout(0.1)
@@ -171,30 +237,6 @@ class NdjsonReceiver:
             record["__datagram_size__"] = size
         with self._lock:
             self.records.append(record)
-
-    def stop(self) -> None:
-        """Close the listener and every connection at once (RST), as a killed process would."""
-        self._running = False
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-        with self._lock:
-            accepted, self._accepted = self._accepted, []
-        for connection in accepted:
-            try:
-                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-            except OSError:
-                pass
-            connection.close()
-        for thread in self._threads:
-            thread.join(2)
-        self._threads = []
-
-    def __enter__(self) -> NdjsonReceiver:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -830,67 +872,7 @@ def server_tls(cert_path: Path, key_path: Path) -> ssl.SSLContext:
 # -- Fluentd forward -------------------------------------------------------------------------------
 
 
-class TcpListener:
-    """A TCP server on 127.0.0.1 with a thread per connection; a subclass says what a connection gets."""
-
-    def __init__(self, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self._lock = threading.Lock()
-        self._server: socket.socket | None = None
-        self._threads: list[threading.Thread] = []
-        self._running = False
-
-    def start(self):
-        server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        server.bind(("127.0.0.1", self.port))
-        server.settimeout(0.1)
-        server.listen(64)
-        self._server = server
-        self._running = True
-        self._spawn(self._accept_loop, server)
-        return self
-
-    def _spawn(self, target, *args) -> None:
-        thread = threading.Thread(target=target, args=args, daemon=True)
-        self._threads.append(thread)
-        thread.start()
-
-    def _accept_loop(self, server: socket.socket) -> None:
-        while self._running:
-            try:
-                connection, _ = server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.on_connection(connection)
-
-    def on_connection(self, connection: socket.socket) -> None:
-        raise NotImplementedError
-
-    def _stop_listening(self) -> None:
-        self._running = False
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-
-    def _join(self) -> None:
-        for thread in self._threads:
-            thread.join(2)
-        self._threads = []
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        raise NotImplementedError
-
-
-class ForwardReceiver(TcpListener):
+class ForwardReceiver(Listener):
     """A Fluentd ``forward`` input on 127.0.0.1, strict to Forward Protocol v1.
 
     Accepts Message, Forward, PackedForward (``bin`` or ``str``) and
@@ -907,17 +889,13 @@ class ForwardReceiver(TcpListener):
         self.events: list[dict] = []
         self.errors: list[str] = []
         self.chunks: list[str] = []
-        self.connections = 0
-        self._accepted: list[socket.socket] = []
 
     @property
     def url(self) -> str:
         return f"tcp://127.0.0.1:{self.port}"
 
     def on_connection(self, connection: socket.socket) -> None:
-        with self._lock:
-            self.connections += 1
-            self._accepted.append(connection)
+        self._keep(connection)
         self._spawn(self._read_loop, connection)
 
     def _read_loop(self, connection: socket.socket) -> None:
@@ -996,18 +974,6 @@ class ForwardReceiver(TcpListener):
             return msgpack.packb({"ack": option["chunk"]}, use_bin_type=True)
         return None
 
-    def stop(self) -> None:
-        self._stop_listening()
-        with self._lock:
-            accepted, self._accepted = self._accepted, []
-        for connection in accepted:
-            try:
-                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-            except OSError:
-                pass
-            connection.close()
-        self._join()
-
     def snapshot(self) -> list[dict]:
         with self._lock:
             return list(self.events)
@@ -1052,7 +1018,7 @@ def _reset(connection: socket.socket) -> None:
     connection.close()
 
 
-class ResettingProxy(TcpListener):
+class ResettingProxy(Listener):
     """A TCP front on 127.0.0.1 for a receiver on ``target_port``: relays both ways until told to reset.
 
     While :attr:`resetting` is true every new connection is reset as soon as it is
