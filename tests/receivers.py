@@ -408,6 +408,15 @@ class NetworkGunicorn(Gunicorn):
     def exit_reports(self) -> list[dict]:
         return [r for r in self.delivery_reports() if " at exit: " in r["message"]]
 
+    def balanced_exit_stats(self, processes: int = 2) -> list[dict]:
+        """The exit totals of each of ``processes`` processes; each must add up with nothing pending."""
+        reports = [r["delivery"] for r in self.exit_reports()]
+        assert len(reports) == processes, self.all_output()[-3000:]
+        for stats in reports:
+            assert stats["delivered"] + stats["dropped"] == stats["produced"], stats
+            assert stats["pending"] == 0, stats
+        return reports
+
 
 def _flat_otel(line: dict) -> dict:
     """``message``, ``process.pid`` and ``delivery`` of a one-record OTLP/JSON line."""

@@ -10,7 +10,7 @@ import pytest
 from gunicorn_loggers.config import load_settings
 from gunicorn_loggers.config_dump import redact_assignment, redact_configuration
 from gunicorn_loggers.redaction import QueryRedactor
-from tests.receivers import HttpReceiver, NetworkGunicorn, wait_until
+from tests.receivers import HttpReceiver, wait_until
 
 REDACT_QUERY = QueryRedactor(load_settings(env={}).redact_query)
 PASSWORD, TOKEN, DB_PASSWORD, QUERY_TOKEN = "pa55-c0nf-9z", "tok-c0nf-7y", "db-c0nf-6x", "qt-c0nf-5w"
@@ -46,26 +46,21 @@ def test_json_logger_at_debug_level_shows_the_dump_without_secrets(gunicorn):
     assert DB_PASSWORD not in server.all_output() + server.error_path.read_text()
 
 
-def test_http_logger_ships_the_dump_without_the_credentials_it_was_given(tmp_path):
+def test_http_logger_ships_the_dump_without_the_credentials_it_was_given(network_gunicorn):
     basic = "Basic " + base64.b64encode(f"shipper:{PASSWORD}".encode()).decode()
     require = {"Authorization": basic, "X-Api-Key": TOKEN}
     with HttpReceiver("ndjson", path=f"/logs?tenant=a&token={QUERY_TOKEN}", require=require) as receiver:
         url = receiver.url.replace("http://", f"http://shipper:{PASSWORD}@")
-        server = NetworkGunicorn(
-            tmp_path,
+        server = network_gunicorn(
             "--log-level", "debug",
             "-e", f"GUNICORN_LOGGERS_URL={url}",
             "-e", f"GUNICORN_LOGGERS_HTTP_HEADERS=X-Api-Key={TOKEN}",
             "-e", f"DATABASE_PASSWORD={DB_PASSWORD}",
             receiver=receiver,
             logger_class="gunicorn_loggers.HttpLogger",
-            access_log=False,
         )  # fmt: skip
-        try:
-            server.start()
-            wait_until(lambda: any(m.startswith("Current configuration:") for m in receiver.messages()), what="dump")
-        finally:
-            server.stop()
+        wait_until(lambda: any(m.startswith("Current configuration:") for m in receiver.messages()), what="dump")
+        server.stop()
         shipped = json.dumps(receiver.snapshot())
     dump = next(m for m in receiver.messages() if m.startswith("Current configuration:"))
     assert f"GUNICORN_LOGGERS_URL=http://REDACTED@127.0.0.1:{receiver.port}/logs?tenant=a&token=REDACTED'" in dump

@@ -13,32 +13,13 @@ LOGGER = "gunicorn_loggers.FluentLogger"
 
 
 @pytest.fixture
-def server(tmp_path):
-    started: list[NetworkGunicorn] = []
-
+def server(network_gunicorn):
     def start(target, *args, env=None, **kwargs) -> NetworkGunicorn:
         receiver = target if isinstance(target, ForwardReceiver) else None
-        url = target.url if receiver is not None else target
-        workdir = tmp_path / f"server{len(started)}"
-        workdir.mkdir()
-        environment = {"GUNICORN_LOGGERS_URL": url, "GUNICORN_LOGGERS_REPORT_INTERVAL": "1", **(env or {})}
-        kwargs.setdefault("access_log", False)
-        process = NetworkGunicorn(workdir, *args, receiver=receiver, logger_class=LOGGER, env=environment, **kwargs)
-        started.append(process)
-        return process.start()
+        environment = {"GUNICORN_LOGGERS_URL": target.url if receiver is not None else target, **(env or {})}
+        return network_gunicorn(*args, receiver=receiver, logger_class=LOGGER, env=environment, **kwargs)
 
-    yield start
-    for process in started:
-        process.stop()
-
-
-def exit_stats(gunicorn: NetworkGunicorn, processes: int = 2) -> list[dict]:
-    reports = [r["delivery"] for r in gunicorn.exit_reports()]
-    assert len(reports) == processes, gunicorn.all_output()[-3000:]
-    for stats in reports:
-        assert stats["delivered"] + stats["dropped"] == stats["produced"], stats
-        assert stats["pending"] == 0
-    return reports
+    return start
 
 
 def rfc3339_ns(stamp: str) -> int:
@@ -66,7 +47,7 @@ def test_packed_forward_batches_with_event_time_tags_and_acks(server, worker):
     for event in events:
         assert event["time_ns"] == rfc3339_ns(event["record"]["@timestamp"])  # EventTime keeps the nanoseconds
     assert len(receiver.chunks) < len(events)  # batched
-    reports = exit_stats(gunicorn)
+    reports = gunicorn.balanced_exit_stats()
     assert sum(r["delivered"] for r in reports) == len(events)  # acknowledged means delivered, no more
 
 
@@ -92,7 +73,7 @@ def test_no_ack_means_not_delivered_the_chunk_is_sent_again(server):
         wait_until(lambda: "/unacked" in receiver.access_paths(), timeout=15, what="the record once acked")
         time.sleep(0.5)
         gunicorn.stop()
-    reports = exit_stats(gunicorn)
+    reports = gunicorn.balanced_exit_stats()
     assert all(r["dropped"] == 0 for r in reports)
     assert sent_unacked >= 2  # each process's chunk went out and was sent again, unacknowledged
     # at least once: the receiver holds copies of what it never acknowledged, never fewer than delivered

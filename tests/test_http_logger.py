@@ -21,36 +21,18 @@ LOGGER = "gunicorn_loggers.HttpLogger"
 
 
 @pytest.fixture
-def server(tmp_path):
+def server(network_gunicorn):
     """Factory: ``server(receiver_or_url, *args, env=..., ...)`` starts a gunicorn with HttpLogger."""
-    started: list[NetworkGunicorn] = []
 
-    def start(target, *args, env=None, start=True, **kwargs) -> NetworkGunicorn:
+    def start(target, *args, env=None, **kwargs) -> NetworkGunicorn:
         receiver = target if isinstance(target, HttpReceiver) else None
-        url = target.url if receiver is not None else target
-        workdir = tmp_path / f"server{len(started)}"
-        workdir.mkdir()
-        environment = {"GUNICORN_LOGGERS_URL": url, "GUNICORN_LOGGERS_REPORT_INTERVAL": "1"}
+        environment = {"GUNICORN_LOGGERS_URL": target.url if receiver is not None else target}
         if receiver is not None:
             environment["GUNICORN_LOGGERS_HTTP_FORMAT"] = receiver.kind
         environment.update(env or {})
-        kwargs.setdefault("access_log", False)
-        process = NetworkGunicorn(workdir, *args, receiver=receiver, logger_class=LOGGER, env=environment, **kwargs)
-        started.append(process)
-        return process.start() if start else process
+        return network_gunicorn(*args, receiver=receiver, logger_class=LOGGER, env=environment, **kwargs)
 
-    yield start
-    for process in started:
-        process.stop()
-
-
-def assert_exact_accounting(gunicorn: NetworkGunicorn, processes: int = 2) -> list[dict]:
-    reports = [r["delivery"] for r in gunicorn.exit_reports()]
-    assert len(reports) == processes, gunicorn.all_output()[-3000:]
-    for stats in reports:
-        assert stats["delivered"] + stats["dropped"] == stats["produced"], stats
-        assert stats["pending"] == 0
-    return reports
+    return start
 
 
 def worker_report(gunicorn: NetworkGunicorn) -> dict:
@@ -68,7 +50,7 @@ def test_ndjson_batches_arrive_and_every_record_is_accounted_for(server, worker)
         assert sorted(receiver.access_paths()) == sorted([*(f"/item/{n}" for n in range(30)), "/log"])
         wait_until(lambda: "app says hello" in receiver.messages(), what="the app's record")
         assert gunicorn.stop() == 0
-        reports = assert_exact_accounting(gunicorn)
+        reports = gunicorn.balanced_exit_stats()
         assert receiver.errors == []
         assert len(receiver.snapshot()) == sum(r["delivered"] for r in reports)
         assert all(r["dropped"] == 0 for r in reports)
@@ -100,7 +82,7 @@ def test_loki_push_has_string_nanosecond_timestamps_few_labels_and_the_record_as
         assert entry["ts"] == expected + int(fraction.ljust(9, "0"))
     failed = [json.loads(e["line"]) for e in entries if e["labels"]["level"] == "error"]
     assert [r["url"]["path"] for r in failed] == ["/status/503"]
-    assert_exact_accounting(gunicorn)
+    gunicorn.balanced_exit_stats()
 
 
 def test_bulk_sends_create_actions_retries_429_items_and_counts_the_refused_ones(server):
@@ -123,7 +105,7 @@ def test_bulk_sends_create_actions_retries_429_items_and_counts_the_refused_ones
         gunicorn.stop()
     assert receiver.errors == [] and failed_once
     assert all(r["path"] == "/logs-gunicorn-test/_bulk" for r in receiver.requests)
-    reports = assert_exact_accounting(gunicorn)
+    reports = gunicorn.balanced_exit_stats()
     assert sum(r["dropped_rejected"] for r in reports) == 1  # the 400 item; the 429 one was sent again
     assert sum(r["dropped"] for r in reports) == 1
     assert len(receiver.snapshot()) == sum(r["produced"] for r in reports) - 1
@@ -201,7 +183,7 @@ def test_429_waits_for_retry_after_and_500_is_retried(server):
     assert receiver.access_paths().count("/pushed-back") == 1
     reports = " ".join(r["message"] for r in gunicorn.delivery_reports())
     assert "the collector answered HTTP 429" in reports and "asked to wait 2 s" in reports
-    assert all(r["dropped"] == 0 for r in assert_exact_accounting(gunicorn))
+    assert all(r["dropped"] == 0 for r in gunicorn.balanced_exit_stats())
 
 
 def test_retry_after_is_honoured():

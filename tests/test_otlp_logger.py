@@ -16,35 +16,18 @@ TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
 
 
 @pytest.fixture
-def server(tmp_path):
-    started: list[NetworkGunicorn] = []
-
+def server(network_gunicorn):
     def start(receiver, *args, env=None, **kwargs) -> NetworkGunicorn:
-        workdir = tmp_path / f"server{len(started)}"
-        workdir.mkdir()
-        environment = {"GUNICORN_LOGGERS_REPORT_INTERVAL": "1", **(env or {})}
+        environment = dict(env or {})
         if receiver is not None and not any(k.endswith("_ENDPOINT") for k in environment):
             environment["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{receiver.port}"
-        kwargs.setdefault("access_log", False)
-        process = NetworkGunicorn(workdir, *args, receiver=receiver, logger_class=LOGGER, env=environment, **kwargs)
-        started.append(process)
-        return process.start()
+        return network_gunicorn(*args, receiver=receiver, logger_class=LOGGER, env=environment, **kwargs)
 
-    yield start
-    for process in started:
-        process.stop()
+    return start
 
 
 def attributes_of(record) -> dict:
     return {kv.key: any_value(kv.value) for kv in record.attributes}
-
-
-def exit_stats(gunicorn: NetworkGunicorn) -> list[dict]:
-    reports = [r["delivery"] for r in gunicorn.exit_reports()]
-    assert len(reports) == 2, gunicorn.all_output()[-3000:]
-    for stats in reports:
-        assert stats["delivered"] + stats["dropped"] == stats["produced"], stats
-    return reports
 
 
 def test_records_decode_with_opentelemetry_proto_batched_by_scope_under_one_resource(server):
@@ -83,7 +66,7 @@ def test_records_decode_with_opentelemetry_proto_batched_by_scope_under_one_reso
     assert hello["scope"] == "tests.app" and hello["record"].severity_number == 13
     # batched: fewer requests than records, and within one request each scope appears once per resource
     assert len(receiver.requests) < len(receiver.entries)
-    reports = exit_stats(gunicorn)
+    reports = gunicorn.balanced_exit_stats()
     assert all(r["dropped"] == 0 for r in reports)
     for secret in ("otlp-t0ken", "Bearer"):
         assert secret not in gunicorn.all_output() + gunicorn.stderr_path.read_text()
@@ -156,7 +139,7 @@ def test_partial_success_is_counted_rejected_and_never_sent_again(server):
         wait_until(lambda: "/after" in receiver.otlp_access_paths(), what="the next export")
         gunicorn.stop()
     assert "/half-taken" not in receiver.otlp_access_paths()  # answered, not stored, by the receiver
-    worker = max(exit_stats(gunicorn), key=lambda s: s["produced"])
+    worker = max(gunicorn.balanced_exit_stats(), key=lambda s: s["produced"])
     assert worker["dropped_rejected"] == 1 and worker["dropped"] == 1
     assert any("OTLP partial success: record too old" in r["message"] for r in gunicorn.delivery_reports())
 
@@ -184,7 +167,7 @@ def test_only_429_502_503_504_are_retried(server, status, retried):
             time.sleep(0.5)
         gunicorn.stop()
     assert ("/once" in receiver.otlp_access_paths()) == retried
-    rejected = sum(r["dropped_rejected"] for r in exit_stats(gunicorn))
+    rejected = sum(r["dropped_rejected"] for r in gunicorn.balanced_exit_stats())
     assert rejected == 0 if retried else rejected >= 1  # the whole export, /once and what shared it
 
 

@@ -15,34 +15,15 @@ LOGGER = "gunicorn_loggers.network_loggers.SocketLogger"
 
 
 @pytest.fixture
-def server(tmp_path):
+def server(network_gunicorn):
     """Factory: ``server(receiver_or_url, *args, env=..., ...)`` starts a gunicorn with SocketLogger."""
-    started: list[NetworkGunicorn] = []
 
-    def start(target, *args, env=None, start=True, **kwargs) -> NetworkGunicorn:
+    def start(target, *args, env=None, **kwargs) -> NetworkGunicorn:
         receiver = target if isinstance(target, NdjsonReceiver) else None
-        url = target.url if receiver is not None else target
-        workdir = tmp_path / f"server{len(started)}"
-        workdir.mkdir()
-        environment = {"GUNICORN_LOGGERS_URL": url, "GUNICORN_LOGGERS_REPORT_INTERVAL": "1", **(env or {})}
-        kwargs.setdefault("access_log", False)
-        process = NetworkGunicorn(workdir, *args, receiver=receiver, logger_class=LOGGER, env=environment, **kwargs)
-        started.append(process)
-        return process.start() if start else process
+        environment = {"GUNICORN_LOGGERS_URL": target.url if receiver is not None else target, **(env or {})}
+        return network_gunicorn(*args, receiver=receiver, logger_class=LOGGER, env=environment, **kwargs)
 
-    yield start
-    for process in started:
-        process.stop()
-
-
-def assert_exact_accounting(gunicorn: NetworkGunicorn, processes: int) -> list[dict]:
-    """Every process that logged wrote one exit report, and its numbers add up."""
-    reports = [r["delivery"] for r in gunicorn.exit_reports()]
-    assert len(reports) == processes, gunicorn.all_output()[-3000:]
-    for stats in reports:
-        assert stats["delivered"] + stats["dropped"] == stats["produced"], stats
-        assert stats["pending"] == 0
-    return reports
+    return start
 
 
 @pytest.mark.parametrize("worker", ["sync", "gthread", "gevent"])
@@ -56,7 +37,7 @@ def test_access_and_error_records_arrive_as_ndjson_and_every_one_is_accounted_fo
         assert sorted(receiver.access_paths()) == sorted([*(f"/item/{n}" for n in range(20)), "/log"])
         wait_until(lambda: "app says hello" in receiver.messages(), what="the app's record")
         assert gunicorn.stop() == 0
-        reports = assert_exact_accounting(gunicorn, processes=2)  # master and worker
+        reports = gunicorn.balanced_exit_stats(2)  # master and worker
         time.sleep(0.3)
         assert receiver.errors == []
         # what the receiver got is exactly what the processes say they delivered
@@ -89,7 +70,7 @@ def test_receiver_absent_at_start_gunicorn_serves_reports_why_and_delivers_once_
         wait_until(lambda: len(receiver.access_paths()) >= 5, timeout=15, what="buffered records")
         assert sorted(receiver.access_paths()) == [f"/early/{n}" for n in range(5)]
         gunicorn.stop()
-    assert_exact_accounting(gunicorn, processes=2)
+    gunicorn.balanced_exit_stats(2)
     assert all(r["delivery"]["dropped"] == 0 for r in gunicorn.exit_reports())
 
 
@@ -116,7 +97,7 @@ def test_receiver_killed_mid_run_and_restarted_gets_every_record_within_the_buff
             what="the report of the restored connection",
         )
         gunicorn.stop()
-        reports = assert_exact_accounting(gunicorn, processes=3)
+        reports = gunicorn.balanced_exit_stats(3)
         assert all(r["dropped"] == 0 for r in reports)
     finally:
         receiver.stop()
@@ -148,7 +129,7 @@ def test_receiver_that_never_reads_does_not_slow_requests_and_drops_are_counted(
         started = time.monotonic()
         gunicorn.stop()
         assert time.monotonic() - started < 8.0  # the flush gave up within --graceful-timeout
-        stats = assert_exact_accounting(gunicorn, processes=2)
+        stats = gunicorn.balanced_exit_stats(2)
         worker = max(stats, key=lambda s: s["produced"])
         assert worker["produced"] >= 600 and worker["dropped"] > 0
 
@@ -163,7 +144,7 @@ def test_graceful_stop_right_after_a_burst_flushes_it(server):
         gunicorn.stop()
         wait_until(lambda: len(receiver.access_paths()) >= 200, timeout=5, what="the burst")
         assert sorted(receiver.access_paths()) == sorted(f"/burst/{n}" for n in range(200))
-        assert_exact_accounting(gunicorn, processes=2)
+        gunicorn.balanced_exit_stats(2)
 
 
 def test_udp_sends_one_record_per_datagram_within_the_size_limit(server):

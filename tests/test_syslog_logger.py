@@ -25,29 +25,12 @@ def rsyslog(tmp_path):
 
 
 @pytest.fixture
-def server(tmp_path):
-    started: list[NetworkGunicorn] = []
+def server(network_gunicorn):
+    def start(daemon: Rsyslog, protocol: str, *args: str, **kwargs) -> NetworkGunicorn:
+        target = ("--log-syslog-to", f"{protocol}://127.0.0.1:{daemon.port}")
+        return network_gunicorn(*target, *args, receiver=daemon, logger_class=LOGGER, **kwargs)
 
-    def start(daemon: Rsyslog, protocol: str, *args: str, env=None, **kwargs) -> NetworkGunicorn:
-        workdir = tmp_path / f"server{len(started)}"
-        workdir.mkdir()
-        kwargs.setdefault("access_log", False)
-        process = NetworkGunicorn(
-            workdir,
-            "--log-syslog-to",
-            f"{protocol}://127.0.0.1:{daemon.port}",
-            *args,
-            receiver=daemon,
-            logger_class=LOGGER,
-            env={"GUNICORN_LOGGERS_REPORT_INTERVAL": "1", **(env or {})},
-            **kwargs,
-        )
-        started.append(process)
-        return process.start()
-
-    yield start
-    for process in started:
-        process.stop()
+    return start
 
 
 def access(daemon: Rsyslog) -> list[dict]:
