@@ -17,10 +17,26 @@ REPO = Path(__file__).resolve().parent.parent
 LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def free_port(kinds: tuple[int, ...] = (socket.SOCK_STREAM,)) -> int:
+    """A loopback port free for every socket kind in ``kinds`` right now."""
+    for _ in range(50):
+        probe = socket.socket(socket.AF_INET, kinds[0])
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        others = []
+        try:
+            for kind in kinds[1:]:
+                other = socket.socket(socket.AF_INET, kind)
+                others.append(other)
+                other.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            probe.close()
+            for other in others:
+                other.close()
+        return port
+    raise AssertionError("no free loopback port")
 
 
 def read_json_lines(path: Path) -> list[dict]:
@@ -34,6 +50,18 @@ def read_json_lines(path: Path) -> list[dict]:
         assert isinstance(record, dict), f"{path.name}:{number} is not a JSON object: {text!r}"
         records.append(record)
     return records
+
+
+def wait_until(predicate, timeout: float = 10.0, what: str = "condition", detail=lambda: ""):
+    """``predicate()``'s first true result, asked every 50 ms for at most ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}{detail()}")
+        time.sleep(0.05)
 
 
 class Gunicorn:
@@ -116,6 +144,14 @@ class Gunicorn:
         finally:
             self.stop()
 
+    def refusal(self) -> str:
+        """Run a set-up that must be refused: exit 1, one ``Error:`` line, no traceback. Its output."""
+        assert self.run_to_exit() == 1
+        output = self.all_output()
+        assert "Traceback" not in output
+        assert len([line for line in output.splitlines() if line.startswith("Error:")]) == 1, output
+        return output
+
     def signal(self, signum: int) -> None:
         assert self.proc is not None
         os.kill(self.proc.pid, signum)
@@ -182,14 +218,7 @@ class Gunicorn:
         return read_json_lines(self.error_path)
 
     def wait_for(self, predicate, timeout: float = 10.0, what: str = "records"):
-        deadline = time.monotonic() + timeout
-        while True:
-            result = predicate()
-            if result:
-                return result
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}; output so far:\n{self.all_output()[-3000:]}")
-            time.sleep(0.05)
+        return wait_until(predicate, timeout, what, detail=lambda: f"; output so far:\n{self.all_output()[-3000:]}")
 
     def wait_for_access(self, count: int, timeout: float = 10.0) -> list[dict]:
         return self.wait_for(lambda: (r := self.access_records()) and len(r) >= count and r, timeout, "access records")

@@ -31,42 +31,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from tests.gunicorn_process import Gunicorn
+from tests.gunicorn_process import Gunicorn, free_port, wait_until  # noqa: F401  (tests import them from here)
 
 RSYSLOGD = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
-
-
-def free_port(kinds: tuple[int, ...] = (socket.SOCK_STREAM,)) -> int:
-    """A loopback port free for every socket kind in ``kinds`` right now."""
-    for _ in range(50):
-        probe = socket.socket(socket.AF_INET, kinds[0])
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-        others = []
-        try:
-            for kind in kinds[1:]:
-                other = socket.socket(socket.AF_INET, kind)
-                others.append(other)
-                other.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            probe.close()
-            for other in others:
-                other.close()
-        return port
-    raise AssertionError("no free loopback port")
-
-
-def wait_until(predicate, timeout: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
 
 
 class Listener:
@@ -432,6 +399,24 @@ class NetworkGunicorn(Gunicorn):
             assert stats["delivered"] + stats["dropped"] == stats["produced"], stats
             assert stats["pending"] == 0, stats
         return reports
+
+
+def url_logger(network_gunicorn, logger_class: str, receiver_type: type, receiver_env=lambda receiver: {}):
+    """``start(receiver_or_url, *args, env=..., ...)``: a gunicorn whose logger sends to ``GUNICORN_LOGGERS_URL``.
+
+    Given a receiver, the URL is its own and ``receiver_env(receiver)`` is added (the
+    HTTP format it expects, say); given a text, that is the URL and there is no receiver.
+    """
+
+    def start(target, *args, env=None, **kwargs) -> NetworkGunicorn:
+        receiver = target if isinstance(target, receiver_type) else None
+        environment = {"GUNICORN_LOGGERS_URL": target.url if receiver is not None else target}
+        if receiver is not None:
+            environment.update(receiver_env(receiver))
+        environment.update(env or {})
+        return network_gunicorn(*args, receiver=receiver, logger_class=logger_class, env=environment, **kwargs)
+
+    return start
 
 
 def _flat_otel(line: dict) -> dict:

@@ -7,19 +7,15 @@ import time
 import pytest
 
 from tests.gunicorn_process import REPO
-from tests.receivers import ForwardReceiver, NetworkGunicorn, wait_until
+from tests.receivers import ForwardReceiver, NetworkGunicorn, url_logger, wait_until
 
 LOGGER = "gunicorn_loggers.FluentLogger"
 
 
 @pytest.fixture
 def server(network_gunicorn):
-    def start(target, *args, env=None, **kwargs) -> NetworkGunicorn:
-        receiver = target if isinstance(target, ForwardReceiver) else None
-        environment = {"GUNICORN_LOGGERS_URL": target.url if receiver is not None else target, **(env or {})}
-        return network_gunicorn(*args, receiver=receiver, logger_class=LOGGER, env=environment, **kwargs)
-
-    return start
+    """Factory: ``server(receiver_or_url, *args, env=..., ...)`` starts a gunicorn with FluentLogger."""
+    return url_logger(network_gunicorn, LOGGER, ForwardReceiver)
 
 
 def rfc3339_ns(stamp: str) -> int:
@@ -108,23 +104,19 @@ def test_the_receiver_agrees_with_the_fluent_logger_client():
 )
 def test_bad_options_stop_gunicorn_with_one_line(tmp_path, env, expected):
     process = NetworkGunicorn(tmp_path, logger_class=LOGGER, env=env)
-    assert process.run_to_exit() == 1
-    output = process.all_output()
-    assert expected in output and "Traceback" not in output
-    assert len([line for line in output.splitlines() if line.startswith("Error:")]) == 1, output
+    assert expected in process.refusal()
 
 
-def test_default_port_and_conf_fluent(tmp_path):
+def test_default_port_and_conf_fluent(network_gunicorn):
     with ForwardReceiver() as receiver:
-        gunicorn = NetworkGunicorn(
-            tmp_path,
+        gunicorn = network_gunicorn(
             "-c",
             str(REPO / "conf" / "fluent.py"),
             receiver=receiver,
             logger_class=None,
-            access_log=False,
             error_log=False,
             env={"GUNICORN_LOGGERS_URL": receiver.url},
+            start=False,
         )
         with gunicorn:
             gunicorn.request("/from-conf")
