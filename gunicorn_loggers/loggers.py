@@ -29,7 +29,7 @@ from .encoding import encode_line
 from .formatter import JsonFormatter
 from .handlers import SinkHandler
 from .record_builder import builder_for
-from .request_facts import AccessFactsCollector
+from .request_facts import AccessFactsCollector, parse_status
 from .schemas import Schema, build_schema
 from .sinks import LoggerSink, Sink, StreamSink
 from .sinks.buffered import BufferedSink
@@ -177,11 +177,7 @@ class JsonLogger(Statsd):
     def _send_request_metrics(self, resp: Any, request_time: Any) -> None:
         """What gunicorn's Statsd.access sends, without its text access line."""
         try:
-            status = resp.status
-            if isinstance(status, bytes):
-                status = status.decode("latin-1")
-            if isinstance(status, str):
-                status = int(status.split(None, 1)[0])
+            status = parse_status(resp.status)
             self.timer("gunicorn.request.duration", request_time.seconds * 1000 + request_time.microseconds / 1000)
             self.increment("gunicorn.requests", 1)
             self.increment(f"gunicorn.request.status.{status}", 1)

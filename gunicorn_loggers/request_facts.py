@@ -235,17 +235,6 @@ class AccessFactsCollector:
         facts.response_headers = self._response_headers(resp) if self.wanted_response_headers else None
         return facts
 
-    def client_address(self, peer: str | None, forwarded: str) -> str | None:
-        """The client behind trusted proxies: X-Forwarded-For is believed only from them.
-
-        Walks the list from the right (the hop nearest to us), skipping proxies we
-        trust; the first address we do not trust is the client. An entry that is
-        not an IP address ends the walk: whatever sent it is not to be believed.
-        The answer is cached per (peer, header): a client sends the same header
-        on every request of a connection.
-        """
-        return self._client_address(peer, forwarded)
-
     def from_uvicorn_record(self, record: Any) -> AccessFacts | None:
         """Facts from uvicorn's access LogRecord, whose args are (client, method, path, version, status).
 
@@ -294,6 +283,14 @@ class AccessFactsCollector:
         return wsgi_to_text(redact_target(referer, self.redact_query) if "?" in referer else referer)
 
     def _walk_forwarded(self, peer: str | None, forwarded: str) -> str | None:
+        """The client behind trusted proxies: X-Forwarded-For is believed only from them.
+
+        Walks the list from the right (the hop nearest to us), skipping proxies we
+        trust; the first address we do not trust is the client. An entry that is
+        not an IP address ends the walk: whatever sent it is not to be believed.
+        ``self._client_address`` caches the answer per (peer, header): a client sends
+        the same header on every request of a connection.
+        """
         if peer is None or not self.is_trusted(peer):
             return peer
         client = peer
