@@ -49,15 +49,9 @@ class EcsSchema(Schema):
             request["referrer"] = facts.referer
         if facts.request_headers:
             request["headers"] = facts.request_headers
-        body_bytes = facts.body_bytes
-        response: dict[str, Any] = (
-            {"status_code": status}
-            if body_bytes is None
-            else {
-                "status_code": status,
-                "body": {"bytes": body_bytes},
-            }
-        )
+        response: dict[str, Any] = {"status_code": status}
+        if facts.body_bytes is not None:
+            response["body"] = {"bytes": facts.body_bytes}
         if facts.response_headers:
             response["headers"] = facts.response_headers
         url: dict[str, Any] = {"original": target, "path": facts.path}
