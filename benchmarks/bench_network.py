@@ -229,8 +229,35 @@ def worker_pids(master: int) -> list[int]:
         return []
 
 
-def one_run(kind: str, workdir: Path, duration: int) -> tuple[float, float, float]:
-    """(requests/s, p99 ms, worker CPU µs per request: all its threads, the sender included)."""
+def cpu_jiffies() -> dict[int, tuple[int, int]]:
+    """Per CPU (busy, total) clock ticks so far, from ``/proc/stat``."""
+    ticks = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            name, *values = line.split()
+            if name.startswith("cpu") and name != "cpu":
+                numbers = [int(v) for v in values[:8]]
+                idle = numbers[3] + numbers[4]
+                ticks[int(name[3:])] = (sum(numbers) - idle, sum(numbers))
+    return ticks
+
+
+def busy_fractions(before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]]) -> tuple[float, float]:
+    """How busy gunicorn's CPUs and the other side's CPUs were in between (0..1 each)."""
+    sides = PINNING or ({0}, set(after) - {0})
+
+    def busy(cpus: set[int]) -> float:
+        spent = sum(after[c][0] - before[c][0] for c in cpus)
+        total = sum(after[c][1] - before[c][1] for c in cpus)
+        return spent / total if total else 0.0
+
+    return busy(sides[0]), busy(sides[1])
+
+
+def one_run(kind: str, workdir: Path, duration: int) -> tuple[float, float, float, float, float]:
+    """(requests/s, p99 ms, worker CPU µs per request: all its threads, the sender included,
+    and how busy gunicorn's CPU and the other side's CPU were: the other side holds wrk and
+    the receiver, so a receiver that keeps it busy slows the load generator, not gunicorn)."""
     workdir.mkdir(parents=True)
     receiver = None
     args: list[str] = ["-k", "sync", "--graceful-timeout", "3"]
@@ -262,10 +289,10 @@ def one_run(kind: str, workdir: Path, duration: int) -> tuple[float, float, floa
         with started_on(0):
             server.start()
         workers = worker_pids(server.proc.pid)
-        before = cpu_ns(workers)
+        before, ticks = cpu_ns(workers), cpu_jiffies()
         rate, p99_ms = run_wrk(server.port, duration)
         cpu_us = (cpu_ns(workers) - before) / 1000 / max(rate * duration, 1)
-        result = (rate, p99_ms, cpu_us)
+        result = (rate, p99_ms, cpu_us, *busy_fractions(ticks, cpu_jiffies()))
         server.stop()
         if kind not in ("none", "json"):
             stats = exit_reports(server)
@@ -370,7 +397,7 @@ def main() -> None:
     global PINNING
     PINNING = None if options.no_pin else default_pinning()
     if not options.skip_wrk:
-        results: dict[str, list[tuple[float, float, float]]] = {kind: [] for kind in kinds}
+        results: dict[str, list[tuple[float, float, float, float, float]]] = {kind: [] for kind in kinds}
         order = random.Random(options.seed)
         with tempfile.TemporaryDirectory() as tmp:
             for round_ in range(options.rounds):
@@ -379,9 +406,9 @@ def main() -> None:
                     print(f"round {round_} {kind}: {results[kind][-1]}", file=sys.stderr)
         pinned = f"gunicorn on CPU {sorted(PINNING[0])}, wrk and receivers on {sorted(PINNING[1])}" if PINNING else ""
         print(f"{options.rounds} rounds x {options.duration} s; {pinned or 'not pinned'}")
-        rate = {kind: statistics.median(r for r, _, _ in results[kind]) for kind in kinds}
-        p99 = {kind: statistics.median(p for _, p, _ in results[kind]) for kind in kinds}
-        cpu = {kind: statistics.median(c for _, _, c in results[kind]) for kind in kinds}
+        rate, p99, cpu, busy_here, busy_there = (
+            {kind: statistics.median(r[i] for r in results[kind]) for kind in kinds} for i in range(5)
+        )
 
         def paired(kind: str, base: str) -> float:
             """Median of the per-round ratios: each round's neighbours weigh on both alike."""
@@ -394,7 +421,10 @@ def main() -> None:
                     y[2] / x[2] for x, y in zip(results[kind], results["none"], strict=True) if x[2]
                 )
                 ratio = f"{paired(kind, 'none'):.3f} of none (worker CPU: {cpu_ratio:.3f})"
-            print(f"{kind:10s} {rate[kind]:9.0f} req/s  p99 {p99[kind]:6.2f} ms  cpu {cpu[kind]:6.1f} µs/req  {ratio}")
+            print(
+                f"{kind:10s} {rate[kind]:9.0f} req/s  p99 {p99[kind]:6.2f} ms  cpu {cpu[kind]:6.1f} µs/req  "
+                f"busy {busy_here[kind]:4.0%} / {busy_there[kind]:4.0%}  {ratio}"
+            )
         if "rsyslog" in rate and "blackhole" in rate:
             ratio, latency = paired("blackhole", "rsyslog"), p99["blackhole"] / p99["rsyslog"]
             print(f"blackhole / rsyslog {ratio:.3f}  p99 x{latency:.2f}")

@@ -48,10 +48,12 @@ from .transports.socket import SCHEMES, SOCKET_TIMEOUT, Endpoint, SocketTranspor
 BACKOFF_FIRST, BACKOFF_FACTOR, BACKOFF_MAX = 0.1, 2.0, 5.0
 #: The longest ``Retry-After`` honoured; a collector asking for more gets retried after this.
 RETRY_AFTER_MAX = 60.0
-#: After a record wakes an idle sender, it waits this long for more before sending: under load
-#: one ``send`` then carries tens of records instead of one, and the sender thread takes the GIL
-#: from request threads a few hundred times a second instead of once per request.
-LINGER = 0.005
+#: The least time between two sends (a transport may ask for more with its own ``linger``): under
+#: load one ``send`` then carries tens of records instead of one, and the sender thread takes the GIL
+#: from request threads a few hundred times a second instead of once per request. A sender that
+#: sent less than this ago polls again at the end of it instead of waiting to be woken, so under
+#: steady load no request pays for waking it.
+LINGER = 0.02
 #: A connection whose ``send`` has not returned for this long is reported as not delivering.
 STALL_AFTER = 1.0
 #: The flush at exit is abandoned once the receiver has taken nothing (no byte, no batch) for this
@@ -128,6 +130,7 @@ class DeliveryEngine:
         self.report_interval = report_interval
         self.flush_timeout = flush_timeout
         self.name = name or transport.name
+        self._linger = getattr(transport, "linger", 0.0) or LINGER
         self._reset()
         _ENGINES.add(self)
 
@@ -338,13 +341,20 @@ class DeliveryEngine:
                 if not self._batch:
                     if self._closing:
                         return
-                    self._idle = True
+                    busy_until = self._last_send + self._linger
+                    if busy_until <= time.monotonic():
+                        self._idle = True
             if not self._batch:
+                if not self._idle:
+                    # Under load: poll once more a linger after the last send instead of idling, so
+                    # the next record finds the sender awake and the request path never wakes it.
+                    self._wakeup.wait(busy_until - time.monotonic())  # close() and retry_now() cut it short
+                    continue
                 self._wakeup.wait(self._until_report_due())
                 with self._mutex:
                     self._idle = False
                 if not self._closing:
-                    self._wakeup.wait(LINGER)  # close() and retry_now() cut it short
+                    self._wakeup.wait(self._linger)  # close() and retry_now() cut it short
                 continue
             if self._closing and (time.monotonic() >= self._deadline or self._stalled(time.monotonic())):
                 return
@@ -360,15 +370,15 @@ class DeliveryEngine:
             self._send_batch()
 
     def _gather(self) -> None:
-        """Let a request-per-batch transport's batch fill for up to its ``linger`` since the last send.
+        """Let the batch fill for up to the linger since the last send.
 
-        An HTTP request or a Fluentd ack costs both ends far more than a socket write:
-        under load, batches of hundreds instead of a few keep that cost small.
+        Every send costs the sender the GIL and a system call, and an HTTP request or a
+        Fluentd ack costs both ends far more than a socket write: under load, batches of
+        tens (a socket) or hundreds (a request per batch) keep that cost small.
         """
-        linger = getattr(self.transport, "linger", 0.0)
-        if not linger or self._closing or self._send_started is not None:
+        if self._closing or self._send_started is not None:
             return
-        wait = self._last_send + linger - time.monotonic()
+        wait = self._last_send + self._linger - time.monotonic()
         if wait <= 0 or len(self._batch) >= self.transport.batch_records:
             return
         self._wakeup.wait(wait)  # close() and retry_now() cut it short
