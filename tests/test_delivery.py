@@ -11,10 +11,10 @@ import time
 
 import pytest
 
-from gunicorn_loggers.delivery import STALL_GIVE_UP, DeliveryEngine, Outcome, parse_endpoint
+from gunicorn_loggers.delivery import LINGER, STALL_GIVE_UP, DeliveryEngine, Outcome, parse_endpoint
 from gunicorn_loggers.sinks.socket import TRUNCATED, fit_json_line
 from gunicorn_loggers.sinks.syslog import SyslogFramer, severity_of
-from gunicorn_loggers.transports.socket import SOCKET_TIMEOUT
+from gunicorn_loggers.transports.socket import SOCKET_TIMEOUT, SocketTransport
 from tests.receivers import NdjsonReceiver, free_port, wait_until
 
 
@@ -34,6 +34,39 @@ def test_every_record_arrives_in_order_and_the_numbers_add_up():
     stats = engine.stats()
     assert (stats["produced"], stats["delivered"], stats["dropped"], stats["pending"]) == (2000, 2000, 0, 0)
     assert reports[-1][1].endswith("at exit: 2000 produced, 2000 delivered, 0 dropped, 0 pending")
+
+
+class CountingSocketTransport(SocketTransport):
+    """The real socket transport, counting its sends."""
+
+    sends = 0
+
+    def send(self, batch, timeout):
+        self.sends += 1
+        return super().send(batch, timeout)
+
+
+def test_under_steady_load_the_sender_sends_once_per_linger_and_no_request_wakes_it():
+    with NdjsonReceiver() as receiver:
+        transport = CountingSocketTransport(parse_endpoint(receiver.url))
+        engine = DeliveryEngine(transport)
+        wakes = []
+        set_wakeup = engine._wakeup.set
+        engine._wakeup.set = lambda: (wakes.append(time.monotonic()), set_wakeup())
+        started = time.monotonic()
+        produced = 0
+        while time.monotonic() - started < 0.5:  # about one record a millisecond, as a busy worker makes
+            engine.submit(line(produced))
+            produced += 1
+            time.sleep(0.001)
+        elapsed = time.monotonic() - started
+        wait_until(lambda: len(receiver.snapshot()) == produced, what=f"{produced} records")
+        woken_by_submit = len(wakes)
+        engine.close(2)
+    assert [r["n"] for r in receiver.snapshot()] == list(range(produced))
+    # Before: a send, an empty queue, idle, and the next record woke it: ~2 sends and 1 wake per 5 ms.
+    assert transport.sends <= elapsed / LINGER + 3, (transport.sends, produced)
+    assert woken_by_submit <= 3, wakes  # the first record; a stall of the test process may add one
 
 
 def test_a_full_buffer_drops_new_records_counts_them_and_never_blocks():
