@@ -24,6 +24,7 @@ from ._base import (
     private_copy,
     split_host,
 )
+from .otlp_json import text_values
 
 #: Methods semantic conventions know; anything else is reported as ``_OTHER``.
 KNOWN_METHODS = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE"})
@@ -62,52 +63,56 @@ class OtelSchema(Schema):
         return resource
 
     def access(self, facts: AccessFacts) -> dict[str, Any]:
+        # The key-values are written out here rather than built as a dict for key_values():
+        # this runs on every request, and the types of the access fields are known.
         level, _ = access_level(facts.status)
         method = facts.method
-        attributes: dict[str, Any] = {
-            "http.request.method": method if method in KNOWN_METHODS else "_OTHER",
-            "url.path": facts.path,
-            "url.scheme": facts.scheme or "http",
-            "url.original": facts.target,
-            "http.response.status_code": facts.status,
-            "network.protocol.name": "http",
-            "network.protocol.version": facts.http_version,
-        }
+        known = method in KNOWN_METHODS
+        attributes: list[dict[str, Any]] = [
+            {"key": "http.request.method", "value": {"stringValue": method if known else "_OTHER"}},
+            {"key": "url.path", "value": {"stringValue": facts.path}},
+            {"key": "url.scheme", "value": {"stringValue": facts.scheme or "http"}},
+            {"key": "url.original", "value": {"stringValue": facts.target}},
+            {"key": "http.response.status_code", "value": {"intValue": str(facts.status)}},
+            {"key": "network.protocol.name", "value": {"stringValue": "http"}},
+            {"key": "network.protocol.version", "value": {"stringValue": facts.http_version}},
+        ]
+        add = attributes.append
         if facts.duration_ns is not None:
-            attributes["http.server.request.duration"] = facts.duration_seconds
-        if method not in KNOWN_METHODS:
-            attributes["http.request.method_original"] = method
+            add({"key": "http.server.request.duration", "value": {"doubleValue": facts.duration_ns / 1e9}})
+        if not known:
+            add({"key": "http.request.method_original", "value": {"stringValue": method}})
         if facts.query is not None:
-            attributes["url.query"] = facts.query
+            add({"key": "url.query", "value": {"stringValue": facts.query}})
         if facts.host:
             name, port = split_host(facts.host)
-            attributes["server.address"] = name
+            add({"key": "server.address", "value": {"stringValue": name}})
             if port is not None:
-                attributes["server.port"] = port
+                add({"key": "server.port", "value": {"intValue": str(port)}})
         if facts.client_address:
-            attributes["client.address"] = facts.client_address
+            add({"key": "client.address", "value": {"stringValue": facts.client_address}})
         if facts.peer_address:
-            attributes["network.peer.address"] = facts.peer_address
+            add({"key": "network.peer.address", "value": {"stringValue": facts.peer_address}})
         if facts.peer_port is not None:
-            attributes["network.peer.port"] = facts.peer_port
+            add({"key": "network.peer.port", "value": {"intValue": str(facts.peer_port)}})
         if facts.user_agent is not None:
-            attributes["user_agent.original"] = facts.user_agent
+            add({"key": "user_agent.original", "value": {"stringValue": facts.user_agent}})
         if facts.body_bytes is not None:
-            attributes["http.response.body.size"] = facts.body_bytes
+            add({"key": "http.response.body.size", "value": {"intValue": str(facts.body_bytes)}})
         if facts.referer is not None:
-            attributes["http.request.header.referer"] = [facts.referer]
+            add({"key": "http.request.header.referer", "value": text_values([facts.referer])})
         if facts.request_id is not None:
-            attributes[self.header_attribute] = [facts.request_id]
+            add({"key": self.header_attribute, "value": text_values([facts.request_id])})
         if facts.user_name is not None:
-            attributes["user.name"] = facts.user_name
+            add({"key": "user.name", "value": {"stringValue": facts.user_name}})
         if facts.status >= 500:
-            attributes["error.type"] = str(facts.status)
+            add({"key": "error.type", "value": {"stringValue": str(facts.status)}})
         for name, values in (facts.request_headers or {}).items():
-            attributes[f"http.request.header.{name}"] = values
+            add({"key": f"http.request.header.{name}", "value": text_values(values)})
         for name, values in (facts.response_headers or {}).items():
-            attributes[f"http.response.header.{name}"] = values
+            add({"key": f"http.response.header.{name}", "value": text_values(values)})
         trace = facts.trace
-        record = otlp_json.log_record(
+        record = otlp_json.log_record_of(
             facts.time_ns,
             level,
             access_message(facts),

@@ -88,6 +88,11 @@ def key_values(attributes: Mapping[Any, Any], depth: int = 0) -> list[dict[str, 
     return pairs
 
 
+def text_values(values: list[str]) -> dict[str, Any]:
+    """A list of text (header values) as an ``AnyValue``."""
+    return {"arrayValue": {"values": [{"stringValue": value} for value in values]}}
+
+
 def log_record(
     time_ns: int,
     level: str,
@@ -98,14 +103,28 @@ def log_record(
     flags: int | None = None,
 ) -> dict[str, Any]:
     """One OTLP/JSON ``LogRecord``."""
+    return log_record_of(time_ns, level, body, key_values(attributes), trace_id, span_id, flags)
+
+
+def log_record_of(
+    time_ns: int,
+    level: str,
+    body: str,
+    attributes: list[dict[str, Any]],
+    trace_id: str | None = None,
+    span_id: str | None = None,
+    flags: int | None = None,
+) -> dict[str, Any]:
+    """As :func:`log_record`, with the attributes already key-values (the access path builds them so)."""
     number, text = SEVERITY.get(level, (0, level.upper()))
+    time_text = str(time_ns)
     record: dict[str, Any] = {
-        "timeUnixNano": str(time_ns),
-        "observedTimeUnixNano": str(time_ns),
+        "timeUnixNano": time_text,
+        "observedTimeUnixNano": time_text,
         "severityNumber": number,
         "severityText": text,
         "body": {"stringValue": body},
-        "attributes": key_values(attributes),
+        "attributes": attributes,
     }
     if trace_id:
         record["traceId"] = trace_id
