@@ -38,6 +38,7 @@ SEVERITIES = {
     "trace": 7,
 }
 _LEVEL = re.compile(rb'"(?:log\.level|level|severity|severityText)":"([A-Za-z]{1,12})"')
+_SEVERITY_OF_NAME = {name.encode("ascii"): value for name, value in SEVERITIES.items()}
 
 
 def severity_of(line: bytes) -> int:
@@ -45,7 +46,11 @@ def severity_of(line: bytes) -> int:
     match = _LEVEL.search(line)
     if match is None:
         return 6
-    return SEVERITIES.get(match.group(1).decode("ascii").lower(), 6)
+    name = match.group(1)
+    severity = _SEVERITY_OF_NAME.get(name)  # the schemas write lower case, except gcp and otel
+    if severity is None:
+        severity = _SEVERITY_OF_NAME.get(name.lower(), 6)
+    return severity
 
 
 def header_field(text: str, limit: int) -> str:
@@ -80,33 +85,32 @@ class SyslogFramer:
         self.msgid = header_field(msgid, 32)
         self._pid = -1
         self._second = -1
-        self._stamp = ""
+        self._stamp = b""
         self._tail = b""
 
-    def _timestamp(self, now: float) -> str:
-        second = int(now)
-        if second != self._second:
-            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-            self._second = second
-        return f"{self._stamp}.{int((now - second) * 1_000_000):06d}Z"
+    def header(self, severity: int, now_ns: int | None = None) -> bytes:
+        """``<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID -`` and the space before MSG.
 
-    def header(self, severity: int, now: float | None = None) -> bytes:
-        """``<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID -`` and the space before MSG."""
+        On every record of a busy worker: the seconds of the timestamp and everything
+        after it are formatted once per second and once per process, not per record.
+        """
         pid = os.getpid()
         if pid != self._pid:
             self._pid = pid
-            self._tail = f" {self.hostname} {self.app_name} {pid} {self.msgid} - ".encode("ascii")
-        stamp = self._timestamp(time.time() if now is None else now)
-        return b"<%d>1 %s%s" % (self.facility * 8 + severity, stamp.encode("ascii"), self._tail)
+            self._tail = f" {self.hostname} {self.app_name} {pid} {self.msgid} - ".encode("ascii") + self.bom
+        second, nanos = divmod(time.time_ns() if now_ns is None else now_ns, 1_000_000_000)
+        if second != self._second:
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)).encode("ascii")
+            self._second = second
+        return b"<%d>1 %s.%06dZ%s" % (self.facility * 8 + severity, self._stamp, nanos // 1000, self._tail)
 
     def frame(self, line: bytes) -> bytes | None:
-        body = line.rstrip(b"\n")
-        head = self.header(severity_of(body)) + self.bom
+        body = line[:-1] if line.endswith(b"\n") else line
+        head = self.header(severity_of(body))
         if self.transport == "datagram":
             room = self.max_datagram - len(head)
             fitted = fit_json_line(body, room) if room > 0 else None
             return None if fitted is None else head + fitted
-        message = head + body
         if self.transport == "lf":
-            return message + b"\n"
-        return b"%d %s" % (len(message), message)
+            return head + line if line.endswith(b"\n") else head + line + b"\n"
+        return b"%d %s%s" % (len(head) + len(body), head, body)
