@@ -3,7 +3,9 @@
 Two measurements, each against receivers on 127.0.0.1 started here and stopped by PID:
 
 1. **End to end**: requests/s and p99 of a hello-world app (``gunicorn -w 1 -k sync``)
-   under ``wrk`` for each configuration, rounds interleaved:
+   under ``wrk`` for each configuration. Every configuration's server (and receiver) is
+   started once and stays up; rounds of a couple of seconds each load them in turn, in a
+   new random order every round, so a noisy neighbour weighs on all of them alike:
 
    * ``none``: gunicorn's default logger, no access log (the baseline);
    * ``json``: ``JsonLogger`` writing the same records to a local file (what building them costs);
@@ -23,7 +25,7 @@ Two measurements, each against receivers on 127.0.0.1 started here and stopped b
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/bench_network.py --rounds 3 --duration 5
+    .venv/bin/python benchmarks/bench_network.py --rounds 15 --duration 2
     .venv/bin/python benchmarks/bench_network.py --skip-wrk --records 50000
 """
 
@@ -254,58 +256,73 @@ def busy_fractions(before: dict[int, tuple[int, int]], after: dict[int, tuple[in
     return busy(sides[0]), busy(sides[1])
 
 
-def one_run(kind: str, workdir: Path, duration: int) -> tuple[float, float, float, float, float]:
-    """(requests/s, p99 ms, worker CPU µs per request: all its threads, the sender included,
-    and how busy gunicorn's CPU and the other side's CPU were: the other side holds wrk and
-    the receiver, so a receiver that keeps it busy slows the load generator, not gunicorn)."""
-    workdir.mkdir(parents=True)
-    receiver = None
-    args: list[str] = ["-k", "sync", "--graceful-timeout", "3"]
-    app = "benchmarks.hello_app:app"
-    if kind == "none":
-        server = NetworkGunicorn(workdir, *args, app=app, logger_class=None, access_log=False)
-    elif kind == "json":  # the floor for a network logger: the same records to a local file
-        server = NetworkGunicorn(workdir, *args, app=app, logger_class="gunicorn_loggers.JsonLogger")
-    elif kind in ("rsyslog", "blackhole"):
-        with started_on(1):
-            receiver = Rsyslog(workdir / "rsyslog").start() if kind == "rsyslog" else NdjsonReceiver(read=False).start()
-        server = NetworkGunicorn(
-            workdir,
-            *args,
-            "--log-syslog-to",
-            f"tcp://127.0.0.1:{receiver.port}",
-            app=app,
-            logger_class="gunicorn_loggers.network_loggers.SyslogLogger",
-            access_log=False,
-            env={"GUNICORN_LOGGERS_LOCAL_ERRORS": "always"},
-        )
-    else:
-        with started_on(1):
-            receiver = FastReceiver(kind).start()
-        logger_class, env = logger_for(kind, receiver)
-        env["GUNICORN_LOGGERS_LOCAL_ERRORS"] = "always"
-        server = NetworkGunicorn(workdir, *args, app=app, logger_class=logger_class, access_log=False, env=env)
-    try:
+class Contender:
+    """One configuration: its gunicorn (and receiver), started once and loaded again every round.
+
+    Servers stay up for the whole run and rounds are short: the neighbours on a shared
+    machine change from one second to the next, and a configuration measured minutes
+    after the baseline would carry that drift into its ratio.
+    """
+
+    def __init__(self, kind: str, workdir: Path) -> None:
+        self.kind = kind
+        workdir.mkdir(parents=True)
+        self.receiver = None
+        args: list[str] = ["-k", "sync", "--graceful-timeout", "3"]
+        app = "benchmarks.hello_app:app"
+        if kind == "none":
+            self.server = NetworkGunicorn(workdir, *args, app=app, logger_class=None, access_log=False)
+        elif kind == "json":  # the floor for a network logger: the same records to a local file
+            self.server = NetworkGunicorn(workdir, *args, app=app, logger_class="gunicorn_loggers.JsonLogger")
+        elif kind in ("rsyslog", "blackhole"):
+            with started_on(1):
+                self.receiver = (
+                    Rsyslog(workdir / "rsyslog").start() if kind == "rsyslog" else NdjsonReceiver(read=False).start()
+                )
+            self.server = NetworkGunicorn(
+                workdir,
+                *args,
+                "--log-syslog-to",
+                f"tcp://127.0.0.1:{self.receiver.port}",
+                app=app,
+                logger_class="gunicorn_loggers.network_loggers.SyslogLogger",
+                access_log=False,
+                env={"GUNICORN_LOGGERS_LOCAL_ERRORS": "always"},
+            )
+        else:
+            with started_on(1):
+                self.receiver = FastReceiver(kind).start()
+            logger_class, env = logger_for(kind, self.receiver)
+            env["GUNICORN_LOGGERS_LOCAL_ERRORS"] = "always"
+            self.server = NetworkGunicorn(workdir, *args, app=app, logger_class=logger_class, access_log=False, env=env)
         with started_on(0):
-            server.start()
-        workers = worker_pids(server.proc.pid)
-        before, ticks = cpu_ns(workers), cpu_jiffies()
-        rate, p99_ms = run_wrk(server.port, duration)
-        cpu_us = (cpu_ns(workers) - before) / 1000 / max(rate * duration, 1)
-        result = (rate, p99_ms, cpu_us, *busy_fractions(ticks, cpu_jiffies()))
-        server.stop()
-        if kind not in ("none", "json"):
-            stats = exit_reports(server)
-            assert stats, f"no exit report from {kind}"
-            for report in stats:
-                assert report["delivered"] + report["dropped"] == report["produced"], report
-            worker = max(stats, key=lambda s: s["produced"])
-            print(f"  {kind}: produced {worker['produced']}, dropped {worker['dropped']}", file=sys.stderr)
-        return result
-    finally:
-        server.stop()
-        if receiver is not None:
-            receiver.stop()
+            self.server.start()
+        self.workers = worker_pids(self.server.proc.pid)
+
+    def measure(self, duration: int) -> tuple[float, float, float, float, float]:
+        """(requests/s, p99 ms, worker CPU µs per request: all its threads, the sender included,
+        and how busy gunicorn's CPU and the other side's CPU were: the other side holds wrk and
+        the receiver, so a receiver that keeps it busy slows the load generator, not gunicorn)."""
+        before, ticks = cpu_ns(self.workers), cpu_jiffies()
+        rate, p99_ms = run_wrk(self.server.port, duration)
+        cpu_us = (cpu_ns(self.workers) - before) / 1000 / max(rate * duration, 1)
+        return (rate, p99_ms, cpu_us, *busy_fractions(ticks, cpu_jiffies()))
+
+    def finish(self) -> None:
+        """Stop; a network logger's exit reports must balance (delivered + dropped == produced)."""
+        try:
+            self.server.stop()
+            if self.kind not in ("none", "json"):
+                stats = exit_reports(self.server)
+                assert stats, f"no exit report from {self.kind}"
+                for report in stats:
+                    assert report["delivered"] + report["dropped"] == report["produced"], report
+                worker = max(stats, key=lambda s: s["produced"])
+                print(f"  {self.kind}: produced {worker['produced']}, dropped {worker['dropped']}", file=sys.stderr)
+        finally:
+            self.server.stop()
+            if self.receiver is not None:
+                self.receiver.stop()
 
 
 # -- 2. ship rate --------------------------------------------------------------------------------
@@ -385,8 +402,8 @@ def main() -> None:
         serve_forward(port) if kind == "fluent" else serve_http(kind, port)
         return
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--duration", type=int, default=2)
     parser.add_argument("--records", type=int, default=50_000)
     parser.add_argument("--kinds", default="none,json,rsyslog,blackhole," + ",".join(COLLECTOR_KINDS))
     parser.add_argument("--skip-wrk", action="store_true")
@@ -399,10 +416,14 @@ def main() -> None:
     if not options.skip_wrk:
         results: dict[str, list[tuple[float, float, float, float, float]]] = {kind: [] for kind in kinds}
         order = random.Random(options.seed)
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as running:
+            contenders = {}
+            for kind in kinds:
+                contenders[kind] = Contender(kind, Path(tmp) / kind)
+                running.callback(contenders[kind].finish)
             for round_ in range(options.rounds):
                 for kind in order.sample(kinds, len(kinds)):  # a new order every round
-                    results[kind].append(one_run(kind, Path(tmp) / f"{round_}-{kind}", options.duration))
+                    results[kind].append(contenders[kind].measure(options.duration))
                     print(f"round {round_} {kind}: {results[kind][-1]}", file=sys.stderr)
         pinned = f"gunicorn on CPU {sorted(PINNING[0])}, wrk and receivers on {sorted(PINNING[1])}" if PINNING else ""
         print(f"{options.rounds} rounds x {options.duration} s; {pinned or 'not pinned'}")
