@@ -23,7 +23,7 @@ import logging
 import re
 import ssl
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from socket import SOCK_DGRAM
 from typing import Any
@@ -33,6 +33,7 @@ from gunicorn.glogging import SYSLOG_FACILITIES
 
 from .config import PREFIX, ConfigError, _boolean, _choice, _text, activate, option_environment
 from .delivery import DeliveryEngine, Endpoint, parse_endpoint
+from .encoding import encode_line
 from .formatter import JsonFormatter
 from .loggers import JsonLogger
 from .schemas import build_schema
@@ -41,6 +42,7 @@ from .sinks.collectors import KindFramer
 from .sinks.socket import LOCAL_COPY_POLICIES, NdjsonDatagramFramer, NdjsonStreamFramer, NetworkSink, TeeSink
 from .sinks.stream import StreamSink
 from .sinks.syslog import FRAMINGS, SyslogFramer
+from .timestamps import rfc3339_utc_ns
 from .transports import Transport
 from .transports.socket import SocketTransport
 
@@ -161,6 +163,7 @@ class NetworkLogger(JsonLogger):
             sink = NetworkSink(self.engine, self.framer(access_name))
             self._sinks[access_name] = sink
             self._access_sink = sink
+            self._render_access = self.access_renderer(sink)
             self._reattach_handlers()
 
     def known_secrets(self) -> Iterable[str]:
@@ -556,6 +559,24 @@ class FluentLogger(NetworkLogger):
 
     def framer(self, log_name: str) -> Any:
         return KindFramer("access" if log_name == self.access_log.name else "error")
+
+    def access_renderer(self, sink: Sink | None) -> Callable[[dict[str, Any]], bytes]:
+        """Access records that only go to Fluentd are packed as msgpack entries at once.
+
+        With ``--access-logfile`` too, the same bytes go to the file, so they stay JSON
+        and the sender converts them; so does any record without our own timestamp.
+        """
+        if not isinstance(sink, NetworkSink):
+            return super().access_renderer(sink)
+        from .transports.fluent import entry_of
+
+        time_key = self.schema.time_key
+
+        def render(record: dict[str, Any]) -> bytes:
+            time_ns = rfc3339_utc_ns(record.get(time_key))
+            return encode_line(record) if time_ns is None else entry_of(record, time_ns)
+
+        return render
 
 
 __all__ = [

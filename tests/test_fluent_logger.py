@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import time
 
+import msgpack
+import orjson
 import pytest
 
+from gunicorn_loggers.timestamps import rfc3339_utc, rfc3339_utc_ns
+from gunicorn_loggers.transports.fluent import entry, entry_of
 from tests.gunicorn_process import REPO
 from tests.receivers import ForwardReceiver, NetworkGunicorn, url_logger, wait_until
 
@@ -45,6 +50,36 @@ def test_packed_forward_batches_with_event_time_tags_and_acks(server, worker):
     assert len(receiver.chunks) < len(events)  # batched
     reports = gunicorn.balanced_exit_stats()
     assert sum(r["delivered"] for r in reports) == len(events)  # acknowledged means delivered, no more
+
+
+def test_with_an_access_file_too_both_get_the_same_records(server):
+    """Fluentd alone gets entries packed on the request path; with a file beside it, both get the JSON's."""
+    with ForwardReceiver() as receiver:
+        gunicorn = server(receiver, access_log=True)
+        for n in range(5):
+            gunicorn.request(f"/both/{n}?q=%C3%A9%FF")
+        wait_until(lambda: len(receiver.access_paths()) >= 5, what="access records")
+        gunicorn.stop()
+    assert receiver.errors == []
+    in_file = [json.loads(line) for line in gunicorn.access_path.read_bytes().splitlines()]
+    shipped = receiver.records("gunicorn.access")
+    assert len(in_file) == len(shipped) >= 5 and in_file == shipped
+    assert [e["time_ns"] for e in receiver.snapshot() if e["tag"] == "gunicorn.access"] == [
+        rfc3339_ns(r["@timestamp"]) for r in shipped
+    ]
+
+
+def test_packed_entries_match_the_json_route_and_survive_what_msgpack_refuses():
+    stamp = "2026-11-25T12:34:56.654321Z"
+    record = {"time": stamp, "n": 1, "f": 0.5, "nested": {"list": ["a", 2]}, "text": "caf\u00e9"}
+    time_ns = rfc3339_utc_ns(stamp)
+    assert time_ns == rfc3339_ns(stamp) and rfc3339_utc(time_ns) == stamp
+    assert entry_of(record, time_ns) == entry(orjson.dumps(record) + b"\n")  # the sender's route, byte for byte
+    odd = {"time": stamp, "surrogate": "a\udc80b", "huge": 2**70, "set": {1}}
+    decoded = msgpack.unpackb(entry_of(odd, time_ns), raw=False, ext_hook=lambda code, data: (code, data))
+    assert decoded[1] == {"time": stamp, "surrogate": "a\\udc80b", "huge": str(2**70), "set": [1]}
+    for other in (None, 1, "2026-11-25T12:34:56Z", "2026-11-25T12:34:56.65432xZ", "2026-11-25 12:34:56.654321Z"):
+        assert rfc3339_utc_ns(other) is None
 
 
 def test_tag_prefix_is_configurable(server):

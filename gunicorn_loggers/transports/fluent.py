@@ -11,13 +11,15 @@ counted delivered. A chunk with no ack within the read timeout is sent again on 
 new connection (so a receiver that took it but lost the ack sees it twice:
 at-least-once, as Fluentd's own ``out_forward`` with ``require_ack_response``).
 
-Frames are ``KIND \\0 LINE``; the kind (``access`` or ``error``) picks the tag.
+Frames are ``KIND \\0 LINE``; the kind (``access`` or ``error``) picks the tag. LINE is an
+encoded JSON record, or an entry already packed by :func:`entry_of`.
 """
 
 from __future__ import annotations
 
 import base64
 import struct
+import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -25,6 +27,7 @@ from collections.abc import Mapping
 import msgpack
 import orjson
 
+from ..encoding import make_serialisable
 from . import Outcome, describe_error
 from ._lines import record_time_ns
 from .socket import Endpoint, open_connection, peer_has_closed
@@ -35,6 +38,12 @@ BATCH_RECORDS, BATCH_BYTES = 1000, 1024 * 1024
 ACK_TIMEOUT = 10.0
 #: Least time between two batches while a batch is not full: each waits for its ack.
 LINGER = 0.02
+#: The first byte of an ``[EventTime, record]`` entry: a msgpack array of two.
+PACKED_ENTRY = b"\x92"
+#: That byte, then EventTime's header: fixext 8 (``0xd7``) of extension type 0.
+_ENTRY_HEAD = PACKED_ENTRY + b"\xd7\x00"
+_EVENT_TIME = struct.Struct(">II").pack
+_packers = threading.local()
 
 
 def event_time(time_ns: int) -> msgpack.ExtType:
@@ -43,8 +52,31 @@ def event_time(time_ns: int) -> msgpack.ExtType:
     return msgpack.ExtType(0, struct.pack(">II", seconds & 0xFFFFFFFF, nanos))
 
 
+def entry_of(record: dict, time_ns: int) -> bytes:
+    """One msgpack ``[EventTime, record]`` entry packed straight from a record dict.
+
+    FluentLogger's access path packs its records so, on the request path: going through
+    JSON and back in the sender (:func:`entry`) costs about 5 µs a record on the same CPU,
+    this about 1.3. The array and EventTime headers are written by hand (``packb`` with an
+    ``ExtType`` takes twice as long), and each thread keeps a ``Packer`` (they are not
+    thread-safe; gthread workers log from many threads).
+    """
+    seconds, nanos = divmod(time_ns, 1_000_000_000)
+    head = _ENTRY_HEAD + _EVENT_TIME(seconds & 0xFFFFFFFF, nanos)
+    packer = getattr(_packers, "packer", None)
+    if packer is None:
+        packer = _packers.packer = msgpack.Packer(use_bin_type=True)
+    try:
+        return head + packer.pack(record)
+    except (TypeError, ValueError, OverflowError):  # a lone surrogate, an integer over 64 bits, an odd type
+        packer.reset()
+        return head + packer.pack(make_serialisable(record))
+
+
 def entry(line: bytes, now_ns: int | None = None) -> bytes:
-    """One msgpack ``[EventTime, record]`` entry for an encoded JSON record."""
+    """One msgpack ``[EventTime, record]`` entry for an encoded JSON record, or a line :func:`entry_of` packed."""
+    if line[:1] == PACKED_ENTRY:  # a JSON line starts with "{"
+        return line
     stamp = record_time_ns(line)
     if stamp is None:
         stamp = time.time_ns() if now_ns is None else now_ns
@@ -149,4 +181,4 @@ class ForwardTransport:
         return acked, None
 
 
-__all__ = ["ForwardTransport", "entry", "event_time"]
+__all__ = ["PACKED_ENTRY", "ForwardTransport", "entry", "entry_of", "event_time"]
