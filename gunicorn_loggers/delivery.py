@@ -336,8 +336,9 @@ class DeliveryEngine:
             with self._mutex:
                 if self._closed:
                     return
-                if not self._batch:
-                    self._take_batch()
+                # Also tops up a batch handed back for a retry: records that came during the
+                # outage go with it instead of waiting until it has been taken.
+                self._take_batch()
                 if not self._batch:
                     if self._closing:
                         return

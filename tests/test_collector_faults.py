@@ -188,7 +188,9 @@ def accounted(server: NetworkGunicorn, collector: Any, receivers: list, processe
         assert stats["delivered"] + stats["dropped"] == stats["produced"] and stats["pending"] == 0, stats
     delivered = sum(r["delivery"]["delivered"] for r in closed)
     received = sum(collector.count(receiver) for receiver in receivers)
-    assert received >= delivered if collector.at_least_once else received == delivered, (received, delivered)
+    if not (received >= delivered if collector.at_least_once else received == delivered):
+        held = [getattr(receiver, "entries", None) or receiver.snapshot() for receiver in receivers]
+        raise AssertionError(f"received {received}, delivered {delivered}; exits {exits}; receivers held {held}")
     return {r["process"]["pid"]: r["delivery"] for r in exits}
 
 

@@ -197,6 +197,28 @@ def test_outcomes_count_rejected_retry_and_honour_retry_after():
     assert "asked to wait 0.6 s" in text
 
 
+def test_a_batch_sent_again_takes_the_records_that_came_during_the_outage():
+    """A Fluentd receiver without acks once held gunicorn's start-up: the retried chunk was its first line only."""
+    failed = threading.Event()
+
+    def fail_once(batch):  # as a missing ack does: longer than the linger, then nothing delivered
+        failed.set()
+        time.sleep(0.2)
+        return Outcome(retry=batch, error="no ack within 0.2 s")
+
+    transport = ScriptedTransport(fail_once)
+    engine = DeliveryEngine(transport)
+    engine.submit(line(0))
+    failed.wait(5)
+    for n in range(1, 4):
+        engine.submit(line(n))
+    wait_until(lambda: len(transport.batches) >= 2, timeout=5, what="the second send")
+    engine.close(1)
+    assert transport.batches[0] == [line(0)]
+    assert transport.batches[1] == [line(n) for n in range(4)]  # in order, the retried one first
+    assert engine.stats()["delivered"] == 4
+
+
 class HangingTransport(ScriptedTransport):
     """Every send waits (its own 10 s, or the engine's timeout) and times out; it tells its progress."""
 
