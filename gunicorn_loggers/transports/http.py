@@ -324,9 +324,10 @@ class OtlpFormat(BodyFormat):
         The ``otel`` schema's lines all have the shape
         ``{"resourceLogs":[{"resource":R,"scopeLogs":[{"scope":S,"logRecords":[L]}]}]}``:
         R, S and L are cut out and regrouped without decoding L (a string value cannot
-        hold these markers: its quotes are escaped). Any other frame is decoded.
+        hold these markers: its quotes are escaped). Any other frame is decoded. The
+        records are not copied out of their frames: one ``join`` writes the body.
         """
-        groups: dict[bytes, dict[bytes, list[bytes]]] = {}
+        groups: dict[bytes, dict[bytes, list[bytes | memoryview]]] = {}
         for frame in frames:
             parts = _otlp_parts(frame)
             if parts is None:
@@ -334,14 +335,25 @@ class OtlpFormat(BodyFormat):
                     groups.setdefault(resource, {}).setdefault(scope, []).append(record)
                 continue
             resource, scope, record = parts
-            groups.setdefault(self._resource_bytes(resource), {}).setdefault(scope, []).append(record)
-        resource_logs = []
+            resource = self._resource_bytes(resource)
+            scopes = groups.get(resource)
+            if scopes is None:
+                scopes = groups[resource] = {}
+            records = scopes.get(scope)
+            if records is None:
+                records = scopes[scope] = []
+            records.append(record)
+        pieces: list[bytes | memoryview] = [b'{"resourceLogs":[']
         for resource, scopes in groups.items():
-            scope_logs = b",".join(
-                b'{"scope":%s,"logRecords":[%s]}' % (scope, b",".join(records)) for scope, records in scopes.items()
-            )
-            resource_logs.append(b'{"resource":%s,"scopeLogs":[%s]}' % (resource, scope_logs))
-        return b'{"resourceLogs":[' + b",".join(resource_logs) + b"]}"
+            pieces += (b'{"resource":', resource, b',"scopeLogs":[')
+            for scope, records in scopes.items():
+                pieces += (b'{"scope":', scope, b',"logRecords":[')
+                for record in records:
+                    pieces += (record, b",")
+                pieces[-1] = b"]},"
+            pieces[-1] = b"]}]},"
+        pieces[-1] = b"]}]}]}" if len(pieces) > 1 else b'{"resourceLogs":[]}'
+        return b"".join(pieces)
 
     def _resource_bytes(self, resource: bytes) -> bytes:
         cached = self._resources.get(resource)
@@ -389,19 +401,30 @@ _OTLP_RECORDS = b',"logRecords":['
 _OTLP_TAIL = b"]}]}]}"
 
 
-def _otlp_parts(frame: bytes) -> tuple[bytes, bytes, bytes] | None:
-    """``(resource, scope, record)`` bytes of a one-record request as the ``otel`` schema writes it, else None."""
-    frame = frame.rstrip(b"\n")
-    if not frame.startswith(_OTLP_HEAD) or not frame.endswith(_OTLP_TAIL):
+def _otlp_parts(frame: bytes) -> tuple[bytes, bytes, memoryview] | None:
+    """``(resource, scope, record)`` of a one-record request as the ``otel`` schema writes it, else None.
+
+    The record (nearly all of the frame) is a view into it, not a copy.
+    """
+    end = len(frame) - 1 if frame.endswith(b"\n") else len(frame)
+    if not frame.startswith(_OTLP_HEAD) or not frame.endswith(_OTLP_TAIL, 0, end):
         return None
-    scope_at = frame.find(_OTLP_SCOPE, len(_OTLP_HEAD))
-    records_at = frame.find(_OTLP_RECORDS, scope_at + len(_OTLP_SCOPE)) if scope_at > 0 else -1
+    scope_at = frame.find(_OTLP_SCOPE, len(_OTLP_HEAD), end)
+    records_at = frame.find(_OTLP_RECORDS, scope_at + len(_OTLP_SCOPE), end) if scope_at > 0 else -1
     if records_at < 0:
         return None
-    record = frame[records_at + len(_OTLP_RECORDS) : -len(_OTLP_TAIL)]
-    if not record.startswith(b"{") or not record.endswith(b"}") or b'"schemaUrl"' in frame[:records_at]:
+    start, stop = records_at + len(_OTLP_RECORDS), end - len(_OTLP_TAIL)
+    if (
+        frame[start : start + 1] != b"{"
+        or frame[stop - 1 : stop] != b"}"
+        or frame.find(b'"schemaUrl"', 0, records_at) >= 0
+    ):
         return None
-    return frame[len(_OTLP_HEAD) : scope_at], frame[scope_at + len(_OTLP_SCOPE) : records_at], record
+    return (
+        frame[len(_OTLP_HEAD) : scope_at],
+        frame[scope_at + len(_OTLP_SCOPE) : records_at],
+        memoryview(frame)[start:stop],
+    )
 
 
 # -- the transport ---------------------------------------------------------------------------------
