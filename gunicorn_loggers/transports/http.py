@@ -214,6 +214,7 @@ class LokiFormat(BodyFormat):
         return labels
 
     def body(self, frames: list[bytes]) -> bytes:
+        """Entries grouped by stream; each line is written once, by the one ``join`` of the body."""
         streams: dict[bytes, list[bytes]] = {}
         now = None
         for frame in frames:
@@ -223,10 +224,19 @@ class LokiFormat(BodyFormat):
             if stamp is None:
                 now = now or time.time_ns()
                 stamp = now
-            entry = b'["%d",%s]' % (stamp, orjson.dumps(line.decode("utf-8", "replace")))
-            streams.setdefault(self._stream(kind, record_level(line)), []).append(entry)
-        parts = [b'{"stream":%s,"values":[%s]}' % (labels, b",".join(v)) for labels, v in streams.items()]
-        return b'{"streams":[' + b",".join(parts) + b"]}"
+            labels = self._stream(kind, record_level(line))
+            values = streams.get(labels)
+            if values is None:
+                values = streams[labels] = []
+            # formatted at once: orjson's result holds an allocation far larger than its length
+            values += (b'["%d",%s]' % (stamp, orjson.dumps(line.decode("utf-8", "replace"))), b",")
+        pieces = [b'{"streams":[']
+        for labels, values in streams.items():
+            pieces += (b'{"stream":', labels, b',"values":[')
+            pieces += values
+            pieces[-1] = b"]},"
+        pieces[-1] = b"]}]}" if len(pieces) > 1 else b'{"streams":[]}'
+        return b"".join(pieces)
 
 
 class BulkFormat(BodyFormat):
