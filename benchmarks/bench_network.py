@@ -375,7 +375,12 @@ def frame_for(kind: str) -> bytes:
         record = log_record(time.time_ns(), "info", "GET /api/orders/1234 200", {"url.path": "/api/orders/1234"})
         request = logs_request({"service.name": "shop", "process.pid": os.getpid()}, "gunicorn.access", [record])
         return orjson.dumps(request, option=orjson.OPT_APPEND_NEWLINE)  # as the otel schema's lines are
-    if kind in ("loki", "fluent"):
+    if kind == "fluent":  # FluentLogger packs its access records on the request path
+        from gunicorn_loggers.timestamps import rfc3339_utc_ns
+        from gunicorn_loggers.transports.fluent import entry_of
+
+        return b"access\0" + entry_of(ACCESS_RECORD, rfc3339_utc_ns(ACCESS_RECORD["@timestamp"]))
+    if kind == "loki":
         return b"access\0" + line
     return line
 
