@@ -4,8 +4,11 @@ Two measurements, each against receivers on 127.0.0.1 started here and stopped b
 
 1. **End to end**: requests/s and p99 of a hello-world app (``gunicorn -w 1 -k sync``)
    under ``wrk`` for each configuration. Every configuration's server (and receiver) is
-   started once and stays up; rounds of a couple of seconds each load them in turn, in a
-   new random order every round, so a noisy neighbour weighs on all of them alike:
+   started once and stays up. In each round every configuration runs for a couple of
+   seconds right next to a run of ``none`` (which goes first is drawn), in a new random
+   order every round, and its ratio is taken against that neighbour: a noisy neighbour
+   on a shared machine weighs on both runs of a pair alike. Printed: the median ratio,
+   its quartiles, and the same ratio for the worker's CPU time per request:
 
    * ``none``: gunicorn's default logger, no access log (the baseline);
    * ``json``: ``JsonLogger`` writing the same records to a local file (what building them costs);
@@ -25,7 +28,7 @@ Two measurements, each against receivers on 127.0.0.1 started here and stopped b
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/bench_network.py --rounds 15 --duration 2
+    .venv/bin/python benchmarks/bench_network.py --rounds 12 --duration 2
     .venv/bin/python benchmarks/bench_network.py --skip-wrk --records 50000
 """
 
@@ -351,6 +354,11 @@ class Contender:
                 self.receiver.stop()
 
 
+def _quartiles(values: list[float]) -> str:
+    low, _, high = statistics.quantiles(values, n=4) if len(values) > 1 else (values[0],) * 3
+    return f"{low:.3f}-{high:.3f}"
+
+
 # -- 2. ship rate --------------------------------------------------------------------------------
 
 ACCESS_RECORD = {
@@ -433,7 +441,7 @@ def main() -> None:
         serve_forward(port) if kind == "fluent" else serve_http(kind, port)
         return
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--duration", type=int, default=2)
     parser.add_argument("--records", type=int, default=50_000)
     parser.add_argument("--kinds", default="none,json,rsyslog,blackhole," + ",".join(COLLECTOR_KINDS))
@@ -449,42 +457,57 @@ def main() -> None:
     PINNING = None if options.no_pin else default_pinning()
     RECEIVERS_IDLE = not options.receivers_compete
     if not options.skip_wrk:
+        # Each configuration's run sits next to a run of "none" (which goes first is drawn each
+        # time), and its ratio is taken against that neighbour: on a shared machine the
+        # neighbours' load drifts within seconds, so a baseline measured half a round away
+        # is another machine.
         results: dict[str, list[tuple[float, float, float, float, float]]] = {kind: [] for kind in kinds}
+        beside: dict[str, list[tuple[float, float, float, float, float]]] = {kind: [] for kind in kinds}
         order = random.Random(options.seed)
+        others = [kind for kind in kinds if kind != "none"]
         with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as running:
             contenders = {}
-            for kind in kinds:
+            for kind in ("none", *others):
                 contenders[kind] = Contender(kind, Path(tmp) / kind)
                 running.callback(contenders[kind].finish)
             for round_ in range(options.rounds):
-                for kind in order.sample(kinds, len(kinds)):  # a new order every round
-                    results[kind].append(contenders[kind].measure(options.duration))
-                    print(f"round {round_} {kind}: {results[kind][-1]}", file=sys.stderr)
+                for kind in order.sample(others, len(others)):  # a new order every round
+                    pair = order.sample([kind, "none"], 2)
+                    measured = {name: contenders[name].measure(options.duration) for name in pair}
+                    results[kind].append(measured[kind])
+                    beside[kind].append(measured["none"])
+                    results["none"].append(measured["none"])
+                    print(f"round {round_} {pair}: {measured}", file=sys.stderr)
         pinned = f"gunicorn on CPU {sorted(PINNING[0])}, wrk and receivers on {sorted(PINNING[1])}" if PINNING else ""
         policy = "SCHED_IDLE" if RECEIVERS_IDLE else "normal priority"
-        print(f"{options.rounds} rounds x {options.duration} s; {pinned or 'not pinned'}; receivers at {policy}")
+        print(
+            f"{options.rounds} rounds x {options.duration} s, each run next to one of none; "
+            f"{pinned or 'not pinned'}; receivers at {policy}"
+        )
         rate, p99, cpu, busy_here, busy_there = (
-            {kind: statistics.median(r[i] for r in results[kind]) for kind in kinds} for i in range(5)
+            {kind: statistics.median(r[i] for r in results[kind]) for kind in ("none", *others)} for i in range(5)
         )
 
-        def paired(kind: str, base: str) -> float:
-            """Median of the per-round ratios: each round's neighbours weigh on both alike."""
-            return statistics.median(x[0] / y[0] for x, y in zip(results[kind], results[base], strict=True))
+        def of_none(kind: str, field: int = 0) -> list[float]:
+            """Per pair: requests/s over its neighbour's (field 0), or the neighbour's CPU per request over ours (2)."""
+            pairs = zip(results[kind], beside[kind], strict=True)
+            return [x[0] / y[0] if field == 0 else y[2] / x[2] for x, y in pairs if x[field]]
 
-        for kind in kinds:
+        for kind in ("none", *others):
             ratio = ""
-            if "none" in rate and kind != "none":
-                cpu_ratio = statistics.median(
-                    y[2] / x[2] for x, y in zip(results[kind], results["none"], strict=True) if x[2]
+            if kind != "none":
+                rates, cpus = of_none(kind), of_none(kind, 2)
+                ratio = (
+                    f"{statistics.median(rates):.3f} of none (quartiles {_quartiles(rates)}; "
+                    f"worker CPU: {statistics.median(cpus):.3f})"
                 )
-                ratio = f"{paired(kind, 'none'):.3f} of none (worker CPU: {cpu_ratio:.3f})"
             print(
                 f"{kind:10s} {rate[kind]:9.0f} req/s  p99 {p99[kind]:6.2f} ms  cpu {cpu[kind]:6.1f} µs/req  "
                 f"busy {busy_here[kind]:4.0%} / {busy_there[kind]:4.0%}  {ratio}"
             )
         if "rsyslog" in rate and "blackhole" in rate:
-            ratio, latency = paired("blackhole", "rsyslog"), p99["blackhole"] / p99["rsyslog"]
-            print(f"blackhole / rsyslog {ratio:.3f}  p99 x{latency:.2f}")
+            ratio = statistics.median(b / r for b, r in zip(of_none("blackhole"), of_none("rsyslog"), strict=True))
+            print(f"blackhole / rsyslog {ratio:.3f}  p99 x{p99['blackhole'] / p99['rsyslog']:.2f}")
     print(f"ship rate, one process's sender, {options.records} access records:")
     for kind in COLLECTOR_KINDS:
         print(f"  {kind:8s} {ship_rate(kind, options.records):9.0f} records/s")
