@@ -155,6 +155,7 @@ class DeliveryEngine:
         # sender-only state
         self.transport.close()  # in a child: only our copy of the parent's descriptor
         self._batch: list[bytes] = []
+        self._batch_full = False
         self._attempts = 0
         self._next_attempt = 0.0
         self._retry_now = False
@@ -339,14 +340,15 @@ class DeliveryEngine:
                 # Also tops up a batch handed back for a retry: records that came during the
                 # outage go with it instead of waiting until it has been taken.
                 self._take_batch()
-                if not self._batch:
+                empty = not self._batch  # decided here: close() may clear the batch once we let go
+                busy_until = self._last_send + self._linger
+                idle = False
+                if empty:
                     if self._closing:
                         return
-                    busy_until = self._last_send + self._linger
-                    if busy_until <= time.monotonic():
-                        self._idle = True
-            if not self._batch:
-                if not self._idle:
+                    idle = self._idle = busy_until <= time.monotonic()
+            if empty:
+                if not idle:
                     # Under load: poll once more a linger after the last send instead of idling, so
                     # the next record finds the sender awake and the request path never wakes it.
                     self._wakeup.wait(busy_until - time.monotonic())  # close() and retry_now() cut it short
@@ -380,7 +382,7 @@ class DeliveryEngine:
         if self._closing or self._send_started is not None:
             return
         wait = self._last_send + self._linger - time.monotonic()
-        if wait <= 0 or len(self._batch) >= self.transport.batch_records:
+        if wait <= 0 or self._batch_full:  # full by records or by bytes: waiting cannot add to it
             return
         self._wakeup.wait(wait)  # close() and retry_now() cut it short
         with self._mutex:
@@ -396,6 +398,7 @@ class DeliveryEngine:
             frame = queue.popleft()
             size += len(frame)
             batch.append(frame)
+        self._batch_full = bool(queue)  # a limit, not an empty queue, ended the loop
 
     def _timeout(self) -> float | None:
         """The transport's own timeouts; when closing, at most the stall limit and what is left of the deadline."""

@@ -219,6 +219,25 @@ def test_a_batch_sent_again_takes_the_records_that_came_during_the_outage():
     assert engine.stats()["delivered"] == 4
 
 
+def test_a_batch_full_by_bytes_is_sent_at_once_not_after_the_linger():
+    """Big records (stack traces) fill a batch's bytes long before its count: waiting adds nothing to it."""
+
+    class SmallBatches(ScriptedTransport):
+        batch_bytes = 4096
+
+    transport = SmallBatches()
+    engine = DeliveryEngine(transport)
+    started = time.monotonic()
+    for n in range(100):
+        engine.submit(line(n, "x" * 2000))
+    wait_until(lambda: engine.stats()["delivered"] == 100, timeout=10, what="100 big records")
+    elapsed = time.monotonic() - started
+    engine.close(1)
+    assert max(len(batch) for batch in transport.batches) <= 2 and len(transport.batches) >= 50
+    # one linger per batch would take 50 x 20 ms = 1 s
+    assert elapsed < 25 * LINGER, (elapsed, len(transport.batches))
+
+
 class HangingTransport(ScriptedTransport):
     """Every send waits (its own 10 s, or the engine's timeout) and times out; it tells its progress."""
 
