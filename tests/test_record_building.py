@@ -191,3 +191,26 @@ def test_unshare_gives_a_record_private_copies_of_the_parts_every_record_shares(
         spoil(first["resourceLogs"][0]["resource"])
     second = builder.log(make_record("two"), "two", None, {})
     assert "changed" not in json.dumps(second)
+
+
+def test_otel_attribute_keys_stay_unique_when_the_referer_and_request_id_headers_are_captured():
+    """OTLP wants unique keys: a captured header of the same name gives its values once, in the same place."""
+    from gunicorn_loggers.request_facts import AccessFacts
+    from gunicorn_loggers.schemas.otel import OtelSchema
+
+    settings = load_settings(env={"GUNICORN_LOGGERS_REQUEST_HEADERS": "referer,x-request-id,accept"})
+    facts = AccessFacts()
+    fields = dict(time_ns=1, pid=2, method="GET", target="/", path="/", query=None, protocol="HTTP/1.1",
+                  scheme="http", host=None, status=200, body_bytes=None, duration_ns=None, peer_address=None,
+                  peer_port=None, client_address=None, user_agent=None, referer="https://r/", user_name=None,
+                  request_id="rid", trace=None, response_headers=None,
+                  request_headers={"referer": ["https://r/"], "x-request-id": ["rid"], "accept": ["*/*"]})  # fmt: skip
+    for name, value in fields.items():
+        setattr(facts, name, value)
+    attributes = OtelSchema(settings).access(facts)["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]["attributes"]
+    keys = [kv["key"] for kv in attributes]
+    assert len(keys) == len(set(keys)), keys
+    headers = {kv["key"]: kv["value"] for kv in attributes if kv["key"].startswith("http.request.header.")}
+    assert list(headers) == ["http.request.header.referer", "http.request.header.x-request-id",
+                             "http.request.header.accept"]  # fmt: skip
+    assert headers["http.request.header.accept"] == {"arrayValue": {"values": [{"stringValue": "*/*"}]}}

@@ -30,11 +30,15 @@ from .otlp_json import text_values
 KNOWN_METHODS = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE"})
 
 
+_NONE: dict[str, list[str]] = {}
+
+
 class OtelSchema(Schema):
     name = "otel"
 
     def __init__(self, settings) -> None:
         super().__init__(settings)
+        self.request_id_header = settings.request_id_header
         self.header_attribute = f"http.request.header.{settings.request_id_header}"
         self._resource: tuple[int | None, list[dict[str, Any]]] | None = None
 
@@ -99,15 +103,23 @@ class OtelSchema(Schema):
             add({"key": "user_agent.original", "value": {"stringValue": facts.user_agent}})
         if facts.body_bytes is not None:
             add({"key": "http.response.body.size", "value": {"intValue": str(facts.body_bytes)}})
+        # A captured request header of the same name gives its values, once (keys are unique in OTLP).
+        captured = facts.request_headers or _NONE
         if facts.referer is not None:
-            add({"key": "http.request.header.referer", "value": text_values([facts.referer])})
+            values = captured.get("referer") or [facts.referer]
+            add({"key": "http.request.header.referer", "value": text_values(values)})
         if facts.request_id is not None:
-            add({"key": self.header_attribute, "value": text_values([facts.request_id])})
+            values = captured.get(self.request_id_header) or [facts.request_id]
+            add({"key": self.header_attribute, "value": text_values(values)})
         if facts.user_name is not None:
             add({"key": "user.name", "value": {"stringValue": facts.user_name}})
         if facts.status >= 500:
             add({"key": "error.type", "value": {"stringValue": str(facts.status)}})
-        for name, values in (facts.request_headers or {}).items():
+        for name, values in captured.items():
+            if (name == "referer" and facts.referer is not None) or (
+                name == self.request_id_header and facts.request_id is not None
+            ):
+                continue  # given above, in the place it had
             add({"key": f"http.request.header.{name}", "value": text_values(values)})
         for name, values in (facts.response_headers or {}).items():
             add({"key": f"http.response.header.{name}", "value": text_values(values)})
