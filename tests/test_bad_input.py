@@ -1,5 +1,7 @@
 """Hostile and broken requests: every record stays one valid JSON object, nothing forged."""
 
+import json
+
 import pytest
 
 
@@ -28,6 +30,17 @@ def test_raw_non_utf8_bytes_in_headers_are_escaped_not_dropped(server):
     (record,) = server.wait_for_access(1)
     assert record["user_agent"]["original"] == "bad \\xff\\xfe bytes é"
     assert record["http"]["request"]["referrer"] == "http://x/\\xe9"
+
+
+@pytest.mark.parametrize("schema", ["ecs", "otel"])  # the schemas that split the Host header
+def test_a_host_port_of_unicode_digits_cannot_hide_the_request(gunicorn, schema):
+    """ "²" passes str.isdigit() and int() refuses it: the record used to be lost, with a traceback."""
+    server = gunicorn(env={"GUNICORN_LOGGERS_SCHEMA": schema})
+    answer = server.raw(b"GET /sup HTTP/1.1\r\nHost: example.com:\xc2\xb2\r\nConnection: close\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 200")
+    (record,) = server.wait_for_access(1)
+    assert "/sup" in json.dumps(record) and '"example.com"' in json.dumps(record)
+    assert "could not write an access record" not in server.all_output()
 
 
 def test_quotes_and_backslashes_cannot_forge_fields(server):

@@ -115,7 +115,8 @@ def split_host(host: str) -> tuple[str, int | None]:
         port = rest[1:] if rest.startswith(":") else ""
     else:
         name, _, port = host.rpartition(":") if host.count(":") == 1 else (host, "", "")
-    return name.lower(), int(port) if port.isdigit() and len(port) <= 5 else None
+    # isascii: "²" and other Unicode digits pass isdigit() and make int() raise
+    return name.lower(), int(port) if port.isascii() and port.isdigit() and len(port) <= 5 else None
 
 
 def merge_extras(record: dict[str, Any], extras: dict[str, Any]) -> dict[str, Any]:
