@@ -84,8 +84,7 @@ class SyslogFramer:
         self.app_name = header_field(app_name, 48)
         self.msgid = header_field(msgid, 32)
         self._pid = -1
-        self._second = -1
-        self._stamp = b""
+        self._stamp: tuple[int, bytes] = (-1, b"")  # one tuple: gthread workers frame from many threads
         self._tail = b""
 
     def header(self, severity: int, now_ns: int | None = None) -> bytes:
@@ -99,10 +98,11 @@ class SyslogFramer:
             self._pid = pid
             self._tail = f" {self.hostname} {self.app_name} {pid} {self.msgid} - ".encode("ascii") + self.bom
         second, nanos = divmod(time.time_ns() if now_ns is None else now_ns, 1_000_000_000)
-        if second != self._second:
-            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)).encode("ascii")
-            self._second = second
-        return b"<%d>1 %s.%06dZ%s" % (self.facility * 8 + severity, self._stamp, nanos // 1000, self._tail)
+        cached_second, stamp = self._stamp
+        if second != cached_second:
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)).encode("ascii")
+            self._stamp = (second, stamp)
+        return b"<%d>1 %s.%06dZ%s" % (self.facility * 8 + severity, stamp, nanos // 1000, self._tail)
 
     def frame(self, line: bytes) -> bytes | None:
         body = line[:-1] if line.endswith(b"\n") else line
