@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import struct
 import time
 
 import msgpack
@@ -75,6 +76,8 @@ def test_packed_entries_match_the_json_route_and_survive_what_msgpack_refuses():
     time_ns = rfc3339_utc_ns(stamp)
     assert time_ns == rfc3339_ns(stamp) and rfc3339_utc(time_ns) == stamp
     assert entry_of(record, time_ns) == entry(orjson.dumps(record) + b"\n")  # the sender's route, byte for byte
+    event_time = msgpack.ExtType(0, struct.pack(">II", time_ns // 10**9, time_ns % 10**9))
+    assert entry_of(record, time_ns) == msgpack.packb([event_time, record], use_bin_type=True)  # msgpack's own
     odd = {"time": stamp, "surrogate": "a\udc80b", "huge": 2**70, "set": {1}}
     decoded = msgpack.unpackb(entry_of(odd, time_ns), raw=False, ext_hook=lambda code, data: (code, data))
     assert decoded[1] == {"time": stamp, "surrogate": "a\\udc80b", "huge": str(2**70), "set": [1]}

@@ -46,14 +46,11 @@ _EVENT_TIME = struct.Struct(">II").pack
 _packers = threading.local()
 
 
-def event_time(time_ns: int) -> msgpack.ExtType:
-    """Fluentd's EventTime: extension type 0, uint32 seconds and uint32 nanoseconds, big-endian."""
-    seconds, nanos = divmod(time_ns, 1_000_000_000)
-    return msgpack.ExtType(0, struct.pack(">II", seconds & 0xFFFFFFFF, nanos))
-
-
 def entry_of(record: dict, time_ns: int) -> bytes:
     """One msgpack ``[EventTime, record]`` entry packed straight from a record dict.
+
+    EventTime is Fluentd's extension type 0: uint32 seconds and uint32 nanoseconds,
+    big-endian.
 
     FluentLogger's access path packs its records so, on the request path: going through
     JSON and back in the sender (:func:`entry`) costs about 5 µs a record on the same CPU,
@@ -86,7 +83,7 @@ def entry(line: bytes, now_ns: int | None = None) -> bytes:
         record = line.decode("utf-8", "replace").rstrip("\n")
     if not isinstance(record, dict):
         record = {"message": record}
-    return msgpack.packb([event_time(stamp), record], use_bin_type=True)
+    return entry_of(record, stamp)
 
 
 class ForwardTransport:
@@ -181,4 +178,4 @@ class ForwardTransport:
         return acked, None
 
 
-__all__ = ["PACKED_ENTRY", "ForwardTransport", "entry", "entry_of", "event_time"]
+__all__ = ["PACKED_ENTRY", "ForwardTransport", "entry", "entry_of"]
