@@ -34,17 +34,24 @@ def rfc3339_utc_ns(stamp: object) -> int | None:
     if stamp.__class__ is not str or len(stamp) != 27 or stamp[19] != "." or stamp[26] != "Z":
         return None
     head, micros = stamp[:19], stamp[20:26]
-    if not micros.isdigit():
+    if not (micros.isascii() and micros.isdigit()):  # "²" passes isdigit() and int() refuses it
         return None
     cached_head, seconds = _parsed
     if head != cached_head:
-        # no time.strptime: its lazy import of _strptime races when threads call it first
-        date, _, clock = head.partition("T")
         try:
-            year, month, day = (int(part) for part in date.split("-"))
-            hour, minute, second = (int(part) for part in clock.split(":"))
+            seconds = utc_seconds(head)
         except ValueError:
             return None
-        seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
         _parsed = (head, seconds)
     return seconds * 1_000_000_000 + int(micros) * 1000
+
+
+def utc_seconds(date_time: str) -> int:
+    """Seconds since the epoch of ``YYYY-MM-DDTHH:MM:SS`` in UTC; ``ValueError`` when it is not numbers.
+
+    No ``time.strptime``: its lazy import of ``_strptime`` races when threads call it first.
+    """
+    date, _, clock = date_time.partition("T")
+    year, month, day = (int(part) for part in date.split("-"))
+    hour, minute, second = (int(part) for part in clock.split(":"))
+    return calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))

@@ -7,8 +7,9 @@ EventTime) get them here, in the sender thread, without decoding the whole line.
 
 from __future__ import annotations
 
-import calendar
 import re
+
+from ..timestamps import utc_seconds
 
 _TIME = re.compile(
     rb'"(?:@timestamp|time|timestamp)":"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)"'
@@ -45,11 +46,7 @@ def record_time_ns(line: bytes) -> int | None:
         return int(unix_nano)
     seconds = _seconds_cache.get(stamp)
     if seconds is None:
-        # no time.strptime: its lazy import of _strptime races when threads call it first
-        date, _, clock = stamp.partition(b"T")
-        year, month, day = (int(part) for part in date.split(b"-"))
-        hour, minute, second = (int(part) for part in clock.split(b":"))
-        seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
+        seconds = utc_seconds(stamp.decode("ascii"))  # the pattern matched ASCII digits only
         if len(_seconds_cache) > 64:
             _seconds_cache.clear()
         _seconds_cache[stamp] = seconds
