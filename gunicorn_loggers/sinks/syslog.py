@@ -12,10 +12,10 @@
 from __future__ import annotations
 
 import os
-import re
 import socket
 import time
 
+from ..transports._lines import level_name
 from .socket import fit_json_line
 
 BOM = b"\xef\xbb\xbf"
@@ -37,16 +37,14 @@ SEVERITIES = {
     "debug": 7,
     "trace": 7,
 }
-_LEVEL = re.compile(rb'"(?:log\.level|level|severity|severityText)":"([A-Za-z]{1,12})"')
 _SEVERITY_OF_NAME = {name.encode("ascii"): value for name, value in SEVERITIES.items()}
 
 
 def severity_of(line: bytes) -> int:
     """The RFC 5424 severity of an encoded record: its first level field, else informational."""
-    match = _LEVEL.search(line)
-    if match is None:
+    name = level_name(line)
+    if name is None:
         return 6
-    name = match.group(1)
     severity = _SEVERITY_OF_NAME.get(name)  # the schemas write lower case, except gcp and otel
     if severity is None:
         severity = _SEVERITY_OF_NAME.get(name.lower(), 6)

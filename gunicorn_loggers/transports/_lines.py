@@ -57,9 +57,15 @@ def record_time_ns(line: bytes) -> int | None:
     return seconds * 1_000_000_000 + nanos
 
 
+def level_name(line: bytes) -> bytes | None:
+    """The value of the record's first level field as written (``info``, ``INFO``...), in any of our schemas."""
+    match = _LEVEL.search(line)
+    return None if match is None else match.group(1)
+
+
 def record_level(line: bytes) -> str:
     """The record's level as one of debug, info, warning, error, critical (info when it has none)."""
-    match = _LEVEL.search(line)
-    if match is None:
+    name = level_name(line)
+    if name is None:
         return "info"
-    return LEVEL_BUCKETS.get(match.group(1).decode("ascii").lower(), "info")
+    return LEVEL_BUCKETS.get(name.decode("ascii").lower(), "info")
