@@ -29,6 +29,8 @@ class TraceContext(NamedTuple):
 #: ``version-traceid-parentid-flags``, lower-case hex only, optional ``-more`` after
 #: a future version; optional blanks around it (OWS in the header grammar).
 _TRACEPARENT = re.compile(r"[ \t]*([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-[^\r\n]*?)?[ \t]*")
+_VERSION_00 = re.compile(r"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+_FLAGS = {f"{value:02x}": value for value in range(256)}
 _new_trace = tuple.__new__
 
 
@@ -43,6 +45,11 @@ def parse_traceparent(header: str | None) -> TraceContext | None:
     """
     if not header:
         return None
+    if len(header) == 55 and _VERSION_00.fullmatch(header) is not None:  # the usual case, no groups to build
+        trace_id, parent_id = header[3:35], header[36:52]
+        if trace_id == _ZERO_TRACE or parent_id == _ZERO_SPAN:
+            return None
+        return _new_trace(TraceContext, (trace_id, parent_id, _FLAGS[header[53:]]))
     match = _TRACEPARENT.fullmatch(header)
     if match is None:
         return None

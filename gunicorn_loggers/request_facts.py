@@ -18,6 +18,7 @@ import base64
 import binascii
 import ipaddress
 import os
+from datetime import timedelta
 from functools import lru_cache
 from time import time_ns
 from typing import Any
@@ -30,6 +31,7 @@ from .request_context import REQUEST_ID_ENVIRON_KEY, asgi_in_use, current_reques
 from .text import wsgi_to_text
 
 _pid = os.getpid()
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def _reset_pid() -> None:
@@ -201,8 +203,10 @@ class AccessFactsCollector:
         facts.status = status
         facts.body_bytes = getattr(resp, "sent", None)
 
-        days = getattr(request_time, "days", 0)
-        facts.duration_ns = ((days * 86400 + request_time.seconds) * 1_000_000 + request_time.microseconds) * 1000
+        if request_time.__class__ is timedelta:
+            facts.duration_ns = request_time // _MICROSECOND * 1000
+        else:  # the asgi worker's object has seconds and microseconds only
+            facts.duration_ns = (request_time.seconds * 1_000_000 + request_time.microseconds) * 1000
 
         peer = get("REMOTE_ADDR") or None
         facts.peer_address = peer

@@ -91,6 +91,15 @@ def test_query_redaction(query, expected):
     assert QueryRedactor(load_settings(env={}).redact_query)(query) == expected
 
 
+def test_query_redaction_decodes_the_longest_escaped_name_and_caches_no_long_names():
+    redact = QueryRedactor(["x-amz-security-token"])
+    escaped = "".join(f"%{byte:02x}" for byte in b"x-amz-security-token")  # three times as long
+    assert redact(f"{escaped}=1&a=2") == f"{escaped}=REDACTED&a=2"
+    redact.is_secret.cache_clear()
+    assert redact(f"{'n' * 5000}=1&{escaped}x=2") == f"{'n' * 5000}=1&{escaped}x=2"
+    assert redact.is_secret.cache_info().currsize == 0  # a client cannot fill the cache with long names
+
+
 def test_wsgi_strings_are_decoded_losslessly():
     assert wsgi_to_text("caf\xc3\xa9") == "café"
     assert wsgi_to_text("\xff\xfe") == "\\xff\\xfe"
