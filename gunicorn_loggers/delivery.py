@@ -39,6 +39,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from .process_id import current_pid
 from .transports import Outcome, Transport, describe_error
 from .transports._unpatched import allocate_lock as _allocate_lock
 from .transports._unpatched import start_new_thread as _start_new_thread
@@ -178,7 +179,7 @@ class DeliveryEngine:
 
     def submit(self, frame: bytes) -> bool:
         """Queue one frame; ``False`` when it was dropped because the buffer is full. Never blocks on I/O."""
-        if self._pid != os.getpid():
+        if self._pid != current_pid():  # a fresh fork, or the first record
             self._start()
         size = len(frame)
         with self._mutex:
@@ -198,7 +199,7 @@ class DeliveryEngine:
 
     def drop_oversize(self) -> None:
         """Count a record that no frame could hold (bigger than a datagram even when truncated)."""
-        if self._pid != os.getpid():
+        if self._pid != current_pid():  # a fresh fork, or the first record
             self._start()
         with self._mutex:
             self.produced += 1

@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
-import os
 from datetime import timedelta
 from functools import lru_cache
 from time import time_ns
@@ -26,25 +25,12 @@ from urllib.parse import unquote_to_bytes
 
 from .config import Settings
 from .correlation import TraceContext, clean_request_id, parse_traceparent
+from .process_id import current_pid
 from .redaction import REDACTED, QueryRedactor, redact_target
 from .request_context import REQUEST_ID_ENVIRON_KEY, asgi_in_use, current_request
 from .text import wsgi_to_text
 
-_pid = os.getpid()
 _MICROSECOND = timedelta(microseconds=1)
-
-
-def _reset_pid() -> None:
-    global _pid
-    _pid = os.getpid()
-
-
-os.register_at_fork(after_in_child=_reset_pid)
-
-
-def current_pid() -> int:
-    """``os.getpid()`` without the system call: refreshed in every forked child."""
-    return _pid
 
 
 _HTTP_VERSIONS = {"HTTP/1.1": "1.1", "HTTP/1.0": "1.0", "HTTP/2": "2", "HTTP/2.0": "2.0", "HTTP/3": "3"}
@@ -160,7 +146,7 @@ class AccessFactsCollector:
         get = environ.get
         facts = AccessFacts()
         facts.time_ns = time_ns()
-        facts.pid = _pid
+        facts.pid = current_pid()
 
         method = get("REQUEST_METHOD") or "-"
         facts.method = method if method.isascii() else wsgi_to_text(method)

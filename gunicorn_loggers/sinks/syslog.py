@@ -11,10 +11,10 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 
+from ..process_id import current_pid
 from ..transports._lines import level_name
 from .socket import fit_json_line
 
@@ -91,7 +91,7 @@ class SyslogFramer:
         On every record of a busy worker: the seconds of the timestamp and everything
         after it are formatted once per second and once per process, not per record.
         """
-        pid = os.getpid()
+        pid = current_pid()
         if pid != self._pid:
             self._pid = pid
             self._tail = f" {self.hostname} {self.app_name} {pid} {self.msgid} - ".encode("ascii") + self.bom
