@@ -221,6 +221,7 @@ def test_absent_at_start_then_killed_and_restarted(lab, collector):
     assert reports_of(server, worker, "cannot connect: ConnectionRefusedError")
     first = lab.receiver(collector, port)
     wait_until(lambda: len(collector.paths(first)) >= 5, timeout=15, what="the records kept while it was absent")
+    time.sleep(0.3)  # the answer (or ack) travels back: stopped before it lands, the batch is sent again
     first.stop()
     assert_not_slowed(timed_requests(server, "/during", 30))
     server.wait_for(lambda: len(reports_of(server, worker, "keeping up to")) >= 2, what="the second outage")

@@ -14,7 +14,7 @@ import pytest
 from gunicorn_loggers.delivery import LINGER, STALL_GIVE_UP, DeliveryEngine, Outcome, parse_endpoint
 from gunicorn_loggers.sinks.socket import TRUNCATED, fit_json_line
 from gunicorn_loggers.sinks.syslog import SyslogFramer, severity_of
-from gunicorn_loggers.transports.socket import SOCKET_TIMEOUT, SocketTransport
+from gunicorn_loggers.transports.socket import SEND_BUFFER, SOCKET_TIMEOUT, SocketTransport
 from tests.receivers import NdjsonReceiver, free_port, wait_until
 
 
@@ -101,6 +101,21 @@ def test_a_receiver_that_never_reads_cannot_block_submit():
     stats = engine.stats()
     assert stats["dropped_buffer_full"] > 0
     assert stats["delivered"] + stats["dropped"] == stats["produced"] == 20000
+
+
+def test_a_receiver_that_never_reads_swallows_no_more_than_the_send_buffer():
+    """Bytes the kernel took count as delivered: an autotuned TCP buffer took megabytes of records
+    no one would ever read (and copied them in one burst on each reconnect)."""
+    with NdjsonReceiver(read=False) as receiver:
+        engine = DeliveryEngine(parse_endpoint(receiver.url))
+        frame = line(0, "s" * 1000)
+        for n in range(6000):
+            engine.submit(line(n, "s" * 1000))
+        wait_until(lambda: not engine.delivering, timeout=10, what="the sender stuck in a send")
+        stats = engine.stats()
+        engine.close(0.2, final_report=False)
+    assert 0 < stats["delivered"] * len(frame) <= 2 * SEND_BUFFER, stats
+    assert stats["pending"] == 6000 - stats["delivered"]
 
 
 def test_records_wait_in_the_buffer_until_the_receiver_appears():

@@ -23,6 +23,12 @@ SCHEMES = ("tcp", "udp", "unix")
 
 #: How long one connect or one ``send`` may take before the connection counts as failed.
 SOCKET_TIMEOUT = 5.0
+#: The send buffer of a stream connection (the kernel doubles it). Left to autotuning, a TCP
+#: connection's grows to megabytes: a receiver that accepts and never reads then swallows
+#: thousands of records per connection, counted delivered and never read, and each reconnect
+#: copies them in one burst on the worker's CPU. 256 KiB still carries tens of thousands of
+#: records a second at a LAN's round trip.
+SEND_BUFFER = 256 * 1024
 #: Most a stream batch holds (records, bytes); batching is what makes the sender cheap under load.
 BATCH_RECORDS, BATCH_BYTES = 512, 256 * 1024
 #: Most datagrams one batch sends.
@@ -91,6 +97,8 @@ def open_connection(endpoint: Endpoint, timeout: float) -> tuple[socket.socket, 
             sock = socket_class(socket.AF_UNIX, kind)
             try:
                 sock.settimeout(timeout)
+                if kind == socket.SOCK_STREAM:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
                 sock.connect(endpoint.path)
                 return sock, kind == socket.SOCK_STREAM
             except OSError as exc:
@@ -106,6 +114,7 @@ def open_connection(endpoint: Endpoint, timeout: float) -> tuple[socket.socket, 
             sock.connect(address)
             if kind == socket.SOCK_STREAM:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
             return sock, kind == socket.SOCK_STREAM
         except OSError as exc:
             sock.close()
@@ -210,6 +219,7 @@ class SocketTransport:
 
 __all__ = [
     "SCHEMES",
+    "SEND_BUFFER",
     "SOCKET_TIMEOUT",
     "Endpoint",
     "SocketTransport",
