@@ -55,7 +55,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.bench_wrk import cpu_ns, default_pinning
+from benchmarks.bench_wrk import default_pinning, thread_cpu_ns
 from tests.receivers import NdjsonReceiver, NetworkGunicorn, Rsyslog, free_port
 
 #: (gunicorn's CPUs, everyone else's): set by main(); children inherit the affinity they start with.
@@ -328,14 +328,18 @@ class Contender:
             self.server.start()
         self.workers = worker_pids(self.server.proc.pid)
 
-    def measure(self, duration: int) -> tuple[float, float, float, float, float]:
+    def measure(self, duration: int) -> tuple[float, float, float, float, float, float]:
         """(requests/s, p99 ms, worker CPU µs per request: all its threads, the sender included,
-        and how busy gunicorn's CPU and the other side's CPU were: the other side holds wrk and
-        the receiver, so a receiver that keeps it busy slows the load generator, not gunicorn)."""
-        before, ticks = cpu_ns(self.workers), cpu_jiffies()
+        how busy gunicorn's CPU and the other side's CPU were: the other side holds wrk and
+        the receiver, so a receiver that keeps it busy slows the load generator, not gunicorn;
+        and the CPU µs per request of the worker's threads other than its main one: the sender)."""
+        (main, others), ticks = thread_cpu_ns(self.workers), cpu_jiffies()
         rate, p99_ms = run_wrk(self.server.port, duration)
-        cpu_us = (cpu_ns(self.workers) - before) / 1000 / max(rate * duration, 1)
-        return (rate, p99_ms, cpu_us, *busy_fractions(ticks, cpu_jiffies()))
+        main_after, others_after = thread_cpu_ns(self.workers)
+        requests = max(rate * duration, 1)
+        cpu_us = (main_after - main + others_after - others) / 1000 / requests
+        sender_us = (others_after - others) / 1000 / requests
+        return (rate, p99_ms, cpu_us, *busy_fractions(ticks, cpu_jiffies()), sender_us)
 
     def finish(self) -> None:
         """Stop; a network logger's exit reports must balance (delivered + dropped == produced)."""
@@ -461,8 +465,8 @@ def main() -> None:
         # time), and its ratio is taken against that neighbour: on a shared machine the
         # neighbours' load drifts within seconds, so a baseline measured half a round away
         # is another machine.
-        results: dict[str, list[tuple[float, float, float, float, float]]] = {kind: [] for kind in kinds}
-        beside: dict[str, list[tuple[float, float, float, float, float]]] = {kind: [] for kind in kinds}
+        results: dict[str, list[tuple[float, ...]]] = {kind: [] for kind in kinds}
+        beside: dict[str, list[tuple[float, ...]]] = {kind: [] for kind in kinds}
         order = random.Random(options.seed)
         others = [kind for kind in kinds if kind != "none"]
         with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as running:
@@ -484,8 +488,8 @@ def main() -> None:
             f"{options.rounds} rounds x {options.duration} s, each run next to one of none; "
             f"{pinned or 'not pinned'}; receivers at {policy}"
         )
-        rate, p99, cpu, busy_here, busy_there = (
-            {kind: statistics.median(r[i] for r in results[kind]) for kind in ("none", *others)} for i in range(5)
+        rate, p99, cpu, busy_here, busy_there, sender = (
+            {kind: statistics.median(r[i] for r in results[kind]) for kind in ("none", *others)} for i in range(6)
         )
 
         def of_none(kind: str, field: int = 0) -> list[float]:
@@ -502,7 +506,8 @@ def main() -> None:
                     f"worker CPU: {statistics.median(cpus):.3f})"
                 )
             print(
-                f"{kind:10s} {rate[kind]:9.0f} req/s  p99 {p99[kind]:6.2f} ms  cpu {cpu[kind]:6.1f} µs/req  "
+                f"{kind:10s} {rate[kind]:9.0f} req/s  p99 {p99[kind]:6.2f} ms  cpu {cpu[kind]:6.1f} µs/req "
+                f"(sender {sender[kind]:4.1f})  "
                 f"busy {busy_here[kind]:4.0%} / {busy_there[kind]:4.0%}  {ratio}"
             )
         if "rsyslog" in rate and "blackhole" in rate:

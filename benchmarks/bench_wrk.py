@@ -268,7 +268,13 @@ def to_ms(value: str, unit: str) -> float:
 
 def cpu_ns(pids: list[int]) -> int:
     """Nanoseconds on a CPU so far, all threads of ``pids`` (``/proc/PID/task/*/schedstat``)."""
-    total = 0
+    return sum(thread_cpu_ns(pids))
+
+
+def thread_cpu_ns(pids: list[int]) -> tuple[int, int]:
+    """Nanoseconds on a CPU so far of the main threads of ``pids`` and of their other threads
+    (a network logger's sender), from ``/proc/PID/task/*/schedstat``."""
+    main = others = 0
     for pid in pids:
         try:
             tasks = os.listdir(f"/proc/{pid}/task")
@@ -277,10 +283,14 @@ def cpu_ns(pids: list[int]) -> int:
         for task in tasks:
             try:
                 with open(f"/proc/{pid}/task/{task}/schedstat") as f:
-                    total += int(f.read().split()[0])
+                    spent = int(f.read().split()[0])
             except (OSError, ValueError, IndexError):
-                pass
-    return total
+                continue
+            if task == str(pid):
+                main += spent
+            else:
+                others += spent
+    return main, others
 
 
 def pinned_to(cpus: set[int] | None):
