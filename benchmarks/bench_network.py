@@ -8,7 +8,8 @@ Two measurements, each against receivers on 127.0.0.1 started here and stopped b
    seconds right next to a run of ``none`` (which goes first is drawn), in a new random
    order every round, and its ratio is taken against that neighbour: a noisy neighbour
    on a shared machine weighs on both runs of a pair alike. Printed: the median ratio,
-   its quartiles, and the same ratio for the worker's CPU time per request:
+   its quartiles, the same ratio for the worker's CPU time per request, and the CPU
+   time per request of the worker's threads other than the main one (the sender):
 
    * ``none``: gunicorn's default logger, no access log (the baseline);
    * ``json``: ``JsonLogger`` writing the same records to a local file (what building them costs);
