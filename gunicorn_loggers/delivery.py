@@ -22,10 +22,12 @@ cause: buffer full, oversize, rejected by the collector, left at exit.
 Fork and gevent: gunicorn builds the logger in the master and forks workers from
 it; threads do not survive ``fork``. ``os.register_at_fork`` gives each child an
 empty queue, zero counters and no connection, and ``submit()`` starts a sender in
-any process whose pid differs from the one that started it. The sender is always
-a real OS thread with real locks and real sockets, even after gevent has
-monkey-patched the worker: it then never competes with request greenlets for the
-hub, and a blocking ``send`` stalls only the sender.
+any process whose pid differs from the one that started it (the pid is read from
+:func:`~gunicorn_loggers.process_id.current_pid`, refreshed by the same hooks: a C
+library that forks and goes on running Python must call ``PyOS_AfterFork_Child``,
+which runs them). The sender is always a real OS thread with real locks and real
+sockets, even after gevent has monkey-patched the worker: it then never competes
+with request greenlets for the hub, and a blocking ``send`` stalls only the sender.
 """
 
 from __future__ import annotations

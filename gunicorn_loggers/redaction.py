@@ -28,9 +28,13 @@ class QueryRedactor:
 
     def __init__(self, names: Iterable[str]) -> None:
         self.names = frozenset(name.lower() for name in names)
-        # Percent-escapes at most triple a name's length: nothing longer can be a secret's
-        # name, so a client sending long names cannot fill the cache with them.
-        self.longest = 3 * max(map(len, self.names), default=0)
+        # Without escapes no name longer than the longest secret's can be one (lower() never
+        # shortens). One decoded character can take up to twelve escaped ones (a four-byte
+        # UTF-8 character, or the three-byte Kelvin sign whose lower case is "k"), so only
+        # names up to twelve times as long are cached: a client cannot fill the cache with
+        # long names, and a longer escaped name is still decoded, uncached.
+        self.longest = max(map(len, self.names), default=0)
+        self.cache_limit = 12 * self.longest
         self.is_secret = lru_cache(maxsize=1024)(self._is_secret)
 
     def _is_secret(self, name: str) -> bool:
@@ -42,12 +46,18 @@ class QueryRedactor:
     def __call__(self, query: str) -> str:
         if not query or not self.names:
             return query
-        is_secret, longest = self.is_secret, self.longest
+        is_secret, cache_limit = self.is_secret, self.cache_limit
         parts = query.split("&")
         changed = False
         for index, part in enumerate(parts):
             name, sep, _ = part.partition("=")
-            if sep and len(name) <= longest and is_secret(name):
+            if not sep:
+                continue
+            if len(name) <= cache_limit:
+                secret = is_secret(name)
+            else:
+                secret = "%" in name and self._is_secret(name)
+            if secret:
                 parts[index] = name + "=" + REDACTED
                 changed = True
         return "&".join(parts) if changed else query

@@ -189,7 +189,7 @@ class AccessFactsCollector:
         facts.status = status
         facts.body_bytes = getattr(resp, "sent", None)
 
-        if request_time.__class__ is timedelta:
+        if isinstance(request_time, timedelta):
             facts.duration_ns = request_time // _MICROSECOND * 1000
         else:  # the asgi worker's object has seconds and microseconds only
             facts.duration_ns = (request_time.seconds * 1_000_000 + request_time.microseconds) * 1000

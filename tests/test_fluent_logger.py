@@ -85,6 +85,19 @@ def test_packed_entries_match_the_json_route_and_survive_what_msgpack_refuses():
         assert rfc3339_utc_ns(other) is None
 
 
+def test_without_ormsgpack_msgpack_packs_the_same_bytes(monkeypatch):
+    """PyPy has no ormsgpack wheel: entries are then packed by msgpack, byte for byte the same."""
+    import functools
+
+    from gunicorn_loggers.transports import fluent
+
+    record = {"@timestamp": "2026-11-25T12:34:56.654321Z", "n": -(2**40), "f": 1e-3, "l": [None, True, "é"]}
+    fast = entry_of(record, 1_795_000_000_654_321_000)
+    monkeypatch.setattr(fluent, "_packb", functools.partial(msgpack.packb, use_bin_type=True))
+    assert entry_of(record, 1_795_000_000_654_321_000) == fast
+    assert entry_of({"huge": 2**70}, 0)[11:] == msgpack.packb({"huge": str(2**70)}, use_bin_type=True)
+
+
 def test_tag_prefix_is_configurable(server):
     with ForwardReceiver() as receiver:
         gunicorn = server(receiver, env={"GUNICORN_LOGGERS_FLUENT_TAG": "shop.web"})

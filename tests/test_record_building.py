@@ -97,7 +97,14 @@ def test_query_redaction_decodes_the_longest_escaped_name_and_caches_no_long_nam
     assert redact(f"{escaped}=1&a=2") == f"{escaped}=REDACTED&a=2"
     redact.is_secret.cache_clear()
     assert redact(f"{'n' * 5000}=1&{escaped}x=2") == f"{'n' * 5000}=1&{escaped}x=2"
-    assert redact.is_secret.cache_info().currsize == 0  # a client cannot fill the cache with long names
+    assert redact.is_secret.cache_info().currsize == 1  # a client cannot fill the cache with long names
+    kelvin = "".join(f"%{byte:02x}" for byte in "x-amz-security-to\u212aen".encode())  # K lowers to k
+    assert redact(f"{kelvin}=1") == f"{kelvin}=REDACTED"
+    cyrillic = QueryRedactor(["пароль"])
+    escaped = "".join(f"%{byte:02X}" for byte in "пароль".encode())  # six times as long
+    assert cyrillic(f"{escaped}=hunter2&a=1") == f"{escaped}=REDACTED&a=1"
+    assert cyrillic(f"{escaped * 40}=1") == f"{escaped * 40}=1"  # long, decoded uncached, not a secret
+    assert redact(f"{'%41' * 400}=1") == f"{'%41' * 400}=1"
 
 
 def test_wsgi_strings_are_decoded_losslessly():

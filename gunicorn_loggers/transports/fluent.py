@@ -18,6 +18,7 @@ encoded JSON record, or an entry already packed by :func:`entry_of`.
 from __future__ import annotations
 
 import base64
+import functools
 import struct
 import time
 import uuid
@@ -25,7 +26,11 @@ from collections.abc import Mapping
 
 import msgpack
 import orjson
-import ormsgpack
+
+try:
+    import ormsgpack
+except ImportError:  # pragma: no cover - no wheel for PyPy: msgpack packs, about half as fast
+    ormsgpack = None
 
 from ..encoding import make_serialisable
 from . import Outcome, describe_error
@@ -43,7 +48,7 @@ PACKED_ENTRY = b"\x92"
 #: That byte, then EventTime's header: fixext 8 (``0xd7``) of extension type 0.
 _ENTRY_HEAD = PACKED_ENTRY + b"\xd7\x00"
 _EVENT_TIME = struct.Struct(">II").pack
-_packb = ormsgpack.packb
+_packb = ormsgpack.packb if ormsgpack is not None else functools.partial(msgpack.packb, use_bin_type=True)
 
 
 def entry_of(record: dict, time_ns: int) -> bytes:
