@@ -29,7 +29,8 @@ class TraceContext(NamedTuple):
 #: ``version-traceid-parentid-flags``, lower-case hex only, optional ``-more`` after
 #: a future version; optional blanks around it (OWS in the header grammar).
 _TRACEPARENT = re.compile(r"[ \t]*([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-[^\r\n]*?)?[ \t]*")
-_VERSION_00 = re.compile(r"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+#: Version 00 exactly, all-zero ids refused by the look-aheads: one match does every check.
+_match_version_00 = re.compile(r"00-(?!0{32})([0-9a-f]{32})-(?!0{16})([0-9a-f]{16})-([0-9a-f]{2})").fullmatch
 _FLAGS = {f"{value:02x}": value for value in range(256)}
 _new_trace = tuple.__new__
 
@@ -39,17 +40,17 @@ def parse_traceparent(header: str | None) -> TraceContext | None:
 
     Version ``ff``, all-zero ids and upper-case hex are invalid. A future version
     may append fields after a dash, which we ignore; version 00 must be exactly
-    55 characters. One ``fullmatch`` and ``tuple.__new__`` (the NamedTuple's own
+    55 characters. One ``fullmatch`` with ``groups()`` and ``tuple.__new__`` (the NamedTuple's own
     constructor is Python code) keep this under half a microsecond: it runs on
     every traced request.
     """
     if not header:
         return None
-    if len(header) == 55 and _VERSION_00.fullmatch(header) is not None:  # the usual case, no groups to build
-        trace_id, parent_id = header[3:35], header[36:52]
-        if trace_id == _ZERO_TRACE or parent_id == _ZERO_SPAN:
-            return None
-        return _new_trace(TraceContext, (trace_id, parent_id, _FLAGS[header[53:]]))
+    if len(header) == 55:  # the usual case: version 00 with no blanks
+        match = _match_version_00(header)
+        if match is not None:
+            trace_id, parent_id, flags = match.groups()
+            return _new_trace(TraceContext, (trace_id, parent_id, _FLAGS[flags]))
     match = _TRACEPARENT.fullmatch(header)
     if match is None:
         return None

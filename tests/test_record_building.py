@@ -95,9 +95,9 @@ def test_query_redaction_decodes_the_longest_escaped_name_and_caches_no_long_nam
     redact = QueryRedactor(["x-amz-security-token"])
     escaped = "".join(f"%{byte:02x}" for byte in b"x-amz-security-token")  # three times as long
     assert redact(f"{escaped}=1&a=2") == f"{escaped}=REDACTED&a=2"
-    redact.is_secret.cache_clear()
+    redact.known.clear()
     assert redact(f"{'n' * 5000}=1&{escaped}x=2") == f"{'n' * 5000}=1&{escaped}x=2"
-    assert redact.is_secret.cache_info().currsize == 1  # a client cannot fill the cache with long names
+    assert len(redact.known) == 1  # a client cannot fill the cache with long names
     kelvin = "".join(f"%{byte:02x}" for byte in "x-amz-security-to\u212aen".encode())  # K lowers to k
     assert redact(f"{kelvin}=1") == f"{kelvin}=REDACTED"
     cyrillic = QueryRedactor(["пароль"])
@@ -105,6 +105,15 @@ def test_query_redaction_decodes_the_longest_escaped_name_and_caches_no_long_nam
     assert cyrillic(f"{escaped}=hunter2&a=1") == f"{escaped}=REDACTED&a=1"
     assert cyrillic(f"{escaped * 40}=1") == f"{escaped * 40}=1"  # long, decoded uncached, not a secret
     assert redact(f"{'%41' * 400}=1") == f"{'%41' * 400}=1"
+
+
+def test_query_redaction_cache_stays_bounded_and_later_names_are_still_checked():
+    redact = QueryRedactor(["token"])
+    flood = "&".join(f"n{number}=1" for number in range(QueryRedactor.CACHE_SIZE + 500))
+    assert redact(flood) == flood
+    assert len(redact.known) == QueryRedactor.CACHE_SIZE
+    assert redact("a=1&ToKen=x&t%6Fken=y") == "a=1&ToKen=REDACTED&t%6Fken=REDACTED"  # new names, uncached
+    assert len(redact.known) == QueryRedactor.CACHE_SIZE
 
 
 def test_wsgi_strings_are_decoded_losslessly():
