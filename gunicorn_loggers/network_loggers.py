@@ -32,7 +32,7 @@ from urllib.parse import unquote
 from gunicorn.glogging import SYSLOG_FACILITIES
 
 from .config import PREFIX, ConfigError, _boolean, _choice, _text, activate, option_environment
-from .delivery import DeliveryEngine, Endpoint, parse_endpoint
+from .delivery import LINGER, DeliveryEngine, Endpoint, parse_endpoint
 from .encoding import encode_line
 from .formatter import JsonFormatter
 from .loggers import JsonLogger
@@ -54,6 +54,8 @@ NETWORK_OPTIONS: dict[str, str] = {
     "BUFFER_BYTES": "bytes a network logger keeps per process (suffix k, m or g allowed)",
     "LOCAL_ERRORS": "copy error-log records to --error-logfile: down (while undelivered) | always | off",
     "REPORT_INTERVAL": "least seconds between two delivery reports on the local error log",
+    "BATCH_WAIT": "seconds a sender lets a batch fill before sending it (0 to 10): the least time between two "
+    "sends while batches are not full",
     "MAX_DATAGRAM": "largest UDP or unix datagram in bytes; longer records have their long strings cut",
     "SYSLOG_FRAMING": "SyslogLogger over TCP or a unix stream: octet-counting | lf",
     "SYSLOG_BOM": "start each syslog MSG with a UTF-8 byte order mark: on | off",
@@ -71,6 +73,7 @@ class NetworkSettings:
     buffer_bytes: int = 8 * 1024 * 1024
     local_errors: str = "down"
     report_interval: float = 5.0
+    batch_wait: float = LINGER
     max_datagram: int = 2048
     syslog_framing: str = "octet-counting"
     syslog_bom: bool = False
@@ -100,6 +103,19 @@ def _seconds(env: Mapping[str, str], option: str, default: float) -> float:
     return value
 
 
+def _batch_wait(env: Mapping[str, str]) -> float:
+    raw = env.get(PREFIX + "BATCH_WAIT")
+    if raw is None or raw.strip() == "":
+        return LINGER
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 10.0:  # also refuses nan
+        raise ConfigError(f"{PREFIX}BATCH_WAIT={raw!r} must be a number of seconds from 0 to 10")
+    return value
+
+
 def load_network_settings(cfg: Any = None, env: Mapping[str, str] | None = None) -> NetworkSettings:
     """Parse and validate the network options; raise ConfigError naming the bad one."""
     env = option_environment(cfg) if env is None else env
@@ -109,6 +125,7 @@ def load_network_settings(cfg: Any = None, env: Mapping[str, str] | None = None)
         buffer_bytes=_size(env, "BUFFER_BYTES", 8 * 1024 * 1024, 1024, 16 * 1024**3),
         local_errors=_choice(env, "LOCAL_ERRORS", LOCAL_COPY_POLICIES, "down"),
         report_interval=_seconds(env, "REPORT_INTERVAL", 5.0),
+        batch_wait=_batch_wait(env),
         max_datagram=_size(env, "MAX_DATAGRAM", 2048, 480, 65507),
         syslog_framing=_choice(env, "SYSLOG_FRAMING", FRAMINGS, "octet-counting"),
         syslog_bom=_boolean(env, "SYSLOG_BOM", False),
@@ -156,6 +173,7 @@ class NetworkLogger(JsonLogger):
             report=self._report,
             report_interval=network.report_interval,
             flush_timeout=max(0.1, float(cfg.graceful_timeout) - 1.0),
+            linger=network.batch_wait,
         )
         super().setup(cfg)
         access_name = self.access_log.name

@@ -249,7 +249,7 @@ def test_a_batch_full_by_bytes_is_sent_at_once_not_after_the_linger():
     elapsed = time.monotonic() - started
     engine.close(1)
     assert max(len(batch) for batch in transport.batches) <= 2 and len(transport.batches) >= 50
-    # one linger per batch would take 50 x 20 ms = 1 s
+    # one linger per batch would take 50 x 100 ms = 5 s
     assert elapsed < 25 * LINGER, (elapsed, len(transport.batches))
 
 

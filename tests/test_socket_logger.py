@@ -193,11 +193,31 @@ def test_sighup_and_sigusr1_during_an_outage_keep_serving_and_account_for_every_
         ({"GUNICORN_LOGGERS_URL": "tcp://127.0.0.1"}, "has no port"),
         ({"GUNICORN_LOGGERS_URL": "tcp://127.0.0.1:1", "GUNICORN_LOGGERS_BUFFER_RECORDS": "lots"}, "BUFFER_RECORDS"),
         ({"GUNICORN_LOGGERS_URL": "tcp://127.0.0.1:1", "GUNICORN_LOGGERS_LOCAL_ERRORS": "x"}, "down, always, off"),
+        ({"GUNICORN_LOGGERS_URL": "tcp://127.0.0.1:1", "GUNICORN_LOGGERS_BATCH_WAIT": "11"}, "BATCH_WAIT='11'"),
+        ({"GUNICORN_LOGGERS_URL": "tcp://127.0.0.1:1", "GUNICORN_LOGGERS_BATCH_WAIT": "nan"}, "from 0 to 10"),
     ],
 )
 def test_bad_options_stop_gunicorn_with_one_line(tmp_path, env, expected):
     process = NetworkGunicorn(tmp_path, logger_class=LOGGER, env=env)
     assert expected in process.refusal()
+
+
+def test_batch_wait_is_how_long_a_first_record_waits_for_company(server):
+    """An idle sender, woken by a record, lets the batch fill for BATCH_WAIT before sending."""
+    with NdjsonReceiver() as receiver:
+        patient = server(receiver, env={"GUNICORN_LOGGERS_BATCH_WAIT": "1"})
+        prompt = server(receiver, env={"GUNICORN_LOGGERS_BATCH_WAIT": "0"})
+        ready = lambda: sum("GET /__ready__" in message for message in receiver.messages())  # noqa: E731
+        wait_until(lambda: ready() == 2, timeout=10, what="both start-up probes")  # each worker's last record
+        time.sleep(1.2)  # a wait after their last send: both senders are idle now
+        took = {}
+        for name, gunicorn in (("patient", patient), ("prompt", prompt)):
+            started = time.monotonic()
+            assert gunicorn.request(f"/{name}")[0] == 200
+            wait_until(lambda name=name: f"/{name}" in receiver.access_paths(), timeout=10, what=f"/{name}")
+            took[name] = time.monotonic() - started
+    assert took["patient"] >= 0.95, took  # never sooner: nothing else cuts the wait short
+    assert took["prompt"] < 0.8, took
 
 
 def test_error_log_has_no_local_copy_while_delivering_unless_asked(server):

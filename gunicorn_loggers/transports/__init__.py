@@ -52,7 +52,6 @@ class Transport(Protocol):
     """
 
     name: str
-    #: Optional ``linger`` (seconds): the least time between two sends while the batch is not full.
 
     @property
     def batch_records(self) -> int:

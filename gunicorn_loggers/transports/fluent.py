@@ -41,8 +41,6 @@ from .socket import Endpoint, open_connection, peer_has_closed
 BATCH_RECORDS, BATCH_BYTES = 1000, 1024 * 1024
 #: Seconds to wait for the acks of a batch.
 ACK_TIMEOUT = 10.0
-#: Least time between two batches while a batch is not full: each waits for its ack.
-LINGER = 0.02
 #: The first byte of an ``[EventTime, record]`` entry: a msgpack array of two.
 PACKED_ENTRY = b"\x92"
 #: That byte, then EventTime's header: fixext 8 (``0xd7``) of extension type 0.
@@ -104,7 +102,6 @@ class ForwardTransport:
         self.ack_timeout = ack_timeout
         self.batch_records = batch_records
         self.batch_bytes = batch_bytes
-        self.linger = LINGER
         #: ``time.monotonic()`` of the last ack: the engine's flush at exit gives up on a receiver
         #: that has acknowledged nothing for a while.
         self.progress_at = 0.0

@@ -44,8 +44,6 @@ from .socket import Endpoint, open_connection, peer_has_closed
 CONNECT_TIMEOUT, READ_TIMEOUT = 5.0, 10.0
 #: Most a batch holds; a 413 lowers the byte limit for the rest of the process.
 BATCH_RECORDS, BATCH_BYTES = 1000, 1024 * 1024
-#: Least time between two requests while a batch is not full: at most 20 requests a second per process.
-LINGER = 0.05
 #: The byte limit never goes below this after a 413.
 MIN_BODY = 1024
 #: How much of a collector's error answer a report quotes.
@@ -548,7 +546,6 @@ class HttpTransport:
         self.secrets = secrets or Secrets()
         self.batch_records = batch_records
         self.batch_bytes = batch_bytes
-        self.linger = LINGER
         self.max_body = batch_bytes
         self.headers = {"Content-Type": body_format.content_type, "User-Agent": USER_AGENT}
         if gzip_body:
