@@ -31,7 +31,7 @@ from urllib.parse import unquote
 
 from gunicorn.glogging import SYSLOG_FACILITIES
 
-from .config import PREFIX, ConfigError, _boolean, _choice, _text, activate, option_environment
+from .config import PREFIX, ConfigError, _boolean, _choice, _seconds, _text, activate, option_environment
 from .delivery import LINGER, DeliveryEngine, Endpoint, parse_endpoint
 from .encoding import encode_line
 from .formatter import JsonFormatter
@@ -90,30 +90,8 @@ def _size(env: Mapping[str, str], option: str, default: int, low: int, high: int
     return value
 
 
-def _seconds(env: Mapping[str, str], option: str, default: float) -> float:
-    raw = env.get(PREFIX + option)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0.1 <= value <= 86400:
-        raise ConfigError(f"{PREFIX}{option}={raw!r} must be a number of seconds from 0.1 to 86400")
-    return value
-
-
-def _batch_wait(env: Mapping[str, str]) -> float:
-    raw = env.get(PREFIX + "BATCH_WAIT")
-    if raw is None or raw.strip() == "":
-        return LINGER
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0.0 <= value <= 10.0:  # also refuses nan
-        raise ConfigError(f"{PREFIX}BATCH_WAIT={raw!r} must be a number of seconds from 0 to 10")
-    return value
+#: Bounds of the network options given in seconds but BATCH_WAIT.
+_TIMES = (0.1, 86400.0)
 
 
 def load_network_settings(cfg: Any = None, env: Mapping[str, str] | None = None) -> NetworkSettings:
@@ -124,8 +102,8 @@ def load_network_settings(cfg: Any = None, env: Mapping[str, str] | None = None)
         buffer_records=_size(env, "BUFFER_RECORDS", 10_000, 1, 10_000_000),
         buffer_bytes=_size(env, "BUFFER_BYTES", 8 * 1024 * 1024, 1024, 16 * 1024**3),
         local_errors=_choice(env, "LOCAL_ERRORS", LOCAL_COPY_POLICIES, "down"),
-        report_interval=_seconds(env, "REPORT_INTERVAL", 5.0),
-        batch_wait=_batch_wait(env),
+        report_interval=_seconds(env, "REPORT_INTERVAL", 5.0, *_TIMES),
+        batch_wait=_seconds(env, "BATCH_WAIT", LINGER, 0.0, 10.0),
         max_datagram=_size(env, "MAX_DATAGRAM", 2048, 480, 65507),
         syslog_framing=_choice(env, "SYSLOG_FRAMING", FRAMINGS, "octet-counting"),
         syslog_bom=_boolean(env, "SYSLOG_BOM", False),
@@ -412,8 +390,8 @@ class HttpLogger(NetworkLogger):
             headers=headers,
             gzip_body=_boolean(env, "HTTP_GZIP", False),
             ca_file=ca_file,
-            connect_timeout=_seconds(env, "CONNECT_TIMEOUT", 5.0),
-            read_timeout=_seconds(env, "READ_TIMEOUT", 10.0),
+            connect_timeout=_seconds(env, "CONNECT_TIMEOUT", 5.0, *_TIMES),
+            read_timeout=_seconds(env, "READ_TIMEOUT", 10.0, *_TIMES),
             secrets=secrets,
         )
 
@@ -509,7 +487,7 @@ class OtlpLogger(NetworkLogger):
         if compression not in ("", "gzip", "none"):
             raise ConfigError(f"OTEL_EXPORTER_OTLP_COMPRESSION={compression!r} is not one of: gzip, none")
         gzip_body = compression == "gzip" or _boolean(env, "HTTP_GZIP", False)
-        read_timeout = _seconds(env, "READ_TIMEOUT", 10.0)
+        read_timeout = _seconds(env, "READ_TIMEOUT", 10.0, *_TIMES)
         timeout_ms = _otel(env, "TIMEOUT")
         if timeout_ms is not None and _text(env, "READ_TIMEOUT") is None:
             try:
@@ -534,7 +512,7 @@ class OtlpLogger(NetworkLogger):
             headers=headers,
             gzip_body=gzip_body,
             ca_file=ca_file,
-            connect_timeout=_seconds(env, "CONNECT_TIMEOUT", 5.0),
+            connect_timeout=_seconds(env, "CONNECT_TIMEOUT", 5.0, *_TIMES),
             read_timeout=read_timeout,
             secrets=secrets,
         )
@@ -572,7 +550,7 @@ class FluentLogger(NetworkLogger):
         return ForwardTransport(
             endpoint,
             {b"access": f"{prefix}.access", b"error": f"{prefix}.error"},
-            ack_timeout=_seconds(env, "READ_TIMEOUT", 10.0),
+            ack_timeout=_seconds(env, "READ_TIMEOUT", 10.0, *_TIMES),
         )
 
     def framer(self, log_name: str) -> Any:
