@@ -296,6 +296,8 @@ class Contender:
 
     def __init__(self, kind: str, workdir: Path) -> None:
         self.kind = kind
+        kind, _, batch_wait = kind.partition("@")  # "fluent@0.02": that logger with BATCH_WAIT=0.02
+        waits = {"GUNICORN_LOGGERS_BATCH_WAIT": batch_wait} if batch_wait else {}
         workdir.mkdir(parents=True)
         self.receiver = None
         args: list[str] = ["-k", "sync", "--graceful-timeout", "3"]
@@ -317,13 +319,14 @@ class Contender:
                 app=app,
                 logger_class="gunicorn_loggers.network_loggers.SyslogLogger",
                 access_log=False,
-                env={"GUNICORN_LOGGERS_LOCAL_ERRORS": "always"},
+                env={"GUNICORN_LOGGERS_LOCAL_ERRORS": "always", **waits},
             )
         else:
             with receiver_started():
                 self.receiver = FastReceiver(kind).start()
             logger_class, env = logger_for(kind, self.receiver)
             env["GUNICORN_LOGGERS_LOCAL_ERRORS"] = "always"
+            env.update(waits)
             self.server = NetworkGunicorn(workdir, *args, app=app, logger_class=logger_class, access_log=False, env=env)
         with started_on(0):
             self.server.start()
@@ -449,7 +452,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--duration", type=int, default=2)
     parser.add_argument("--records", type=int, default=50_000)
-    parser.add_argument("--kinds", default="none,json,rsyslog,blackhole," + ",".join(COLLECTOR_KINDS))
+    parser.add_argument(
+        "--kinds",
+        default="none,json,rsyslog,blackhole," + ",".join(COLLECTOR_KINDS),
+        help="comma list; KIND@SECONDS runs that logger with GUNICORN_LOGGERS_BATCH_WAIT=SECONDS",
+    )
     parser.add_argument("--skip-wrk", action="store_true")
     parser.add_argument("--no-pin", action="store_true", help="let the scheduler place gunicorn, wrk and receivers")
     parser.add_argument("--seed", type=int, default=1, help="seed of the per-round order")
