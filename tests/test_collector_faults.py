@@ -1,4 +1,4 @@
-"""Issue 5's fault matrix for the collector sinks: HttpLogger (NDJSON), OtlpLogger and FluentLogger.
+"""Issue 5's fault matrix for the collector sinks: HttpLogger (NDJSON, Loki, ``_bulk``), OtlpLogger and FluentLogger.
 
 Each test runs a real gunicorn against a loopback receiver strict to the sink's wire
 format, applies one fault, and checks what the README promises: requests do not wait
@@ -44,6 +44,7 @@ class HttpCollector:
     name = "http"
     logger = "gunicorn_loggers.HttpLogger"
     kind = "ndjson"
+    url_path = "/logs"
     at_least_once = False
     wrong_credentials = {"GUNICORN_LOGGERS_HTTP_HEADERS": "Authorization=Bearer wrong-t0ken"}
 
@@ -51,7 +52,8 @@ class HttpCollector:
         return HttpReceiver(self.kind, port=port, delay=delay, require=require)
 
     def env(self, port: int) -> dict[str, str]:
-        return {"GUNICORN_LOGGERS_URL": f"http://127.0.0.1:{port}/logs", "GUNICORN_LOGGERS_HTTP_FORMAT": "ndjson"}
+        url = f"http://127.0.0.1:{port}{self.url_path}"
+        return {"GUNICORN_LOGGERS_URL": url, "GUNICORN_LOGGERS_HTTP_FORMAT": self.kind}
 
     def paths(self, receiver: Any) -> list[str]:
         return receiver.access_paths()
@@ -59,6 +61,22 @@ class HttpCollector:
     def count(self, receiver: Any) -> int:
         """Every record the receiver took, access and error log alike."""
         return len(receiver.snapshot())
+
+
+class LokiCollector(HttpCollector):
+    """HttpLogger with Loki push bodies; the receiver checks each stream and entry."""
+
+    name = "loki"
+    kind = "loki"
+    url_path = "/loki/api/v1/push"
+
+
+class BulkCollector(HttpCollector):
+    """HttpLogger with ``_bulk`` bodies of ``create`` actions; the receiver answers per item."""
+
+    name = "bulk"
+    kind = "bulk"
+    url_path = "/logs-gunicorn-test/_bulk"
 
 
 class OtlpCollector(HttpCollector):
@@ -99,7 +117,7 @@ class FluentCollector:
         return len(receiver.snapshot())
 
 
-COLLECTORS = [HttpCollector(), OtlpCollector(), FluentCollector()]
+COLLECTORS = [HttpCollector(), OtlpCollector(), FluentCollector(), LokiCollector(), BulkCollector()]
 
 
 @pytest.fixture(params=COLLECTORS, ids=lambda c: c.name)
@@ -107,7 +125,7 @@ def collector(request):
     return request.param
 
 
-@pytest.fixture(params=COLLECTORS[:2], ids=lambda c: c.name)
+@pytest.fixture(params=[c for c in COLLECTORS if c.name != "fluent"], ids=lambda c: c.name)
 def http_collector(request):
     return request.param
 
