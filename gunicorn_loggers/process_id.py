@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 
-_pid = os.getpid()
+#: Read as ``process_id.pid`` (a module attribute, refreshed at fork), never imported by name.
+pid = os.getpid()
 
 
 def _refresh() -> None:
-    global _pid
-    _pid = os.getpid()
+    global pid
+    pid = os.getpid()
 
 
 os.register_at_fork(after_in_child=_refresh)
@@ -24,4 +25,4 @@ os.register_at_fork(after_in_child=_refresh)
 
 def current_pid() -> int:
     """``os.getpid()``, from the value cached at start-up or at the last fork."""
-    return _pid
+    return pid

@@ -23,8 +23,10 @@ from time import time_ns
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from . import process_id
 from .config import Settings
 from .correlation import TraceContext, clean_request_id, parse_traceparent
+from .memo import Memo
 from .process_id import current_pid
 from .redaction import REDACTED, QueryRedactor, redact_target
 from .request_context import REQUEST_ID_ENVIRON_KEY, asgi_in_use, current_request
@@ -33,24 +35,22 @@ from .text import wsgi_to_text
 _MICROSECOND = timedelta(microseconds=1)
 
 
-_HTTP_VERSIONS = {"HTTP/1.1": "1.1", "HTTP/1.0": "1.0", "HTTP/2": "2", "HTTP/2.0": "2.0", "HTTP/3": "3"}
-
-
 def http_version(protocol: str) -> str:
     """``1.1`` from ``HTTP/1.1``: the form ECS and OpenTelemetry use."""
-    version = _HTTP_VERSIONS.get(protocol)
-    if version is None:
-        version = protocol[5:] if protocol.startswith("HTTP/") else protocol
-    return version
+    return protocol[5:] if protocol.startswith("HTTP/") else protocol
 
 
-@lru_cache(maxsize=1024)
 def is_ip(address: str) -> bool:
     try:
         ipaddress.ip_address(address)
     except ValueError:
         return False
     return True
+
+
+#: ``HTTP_VERSIONS[protocol]`` and ``IS_IP[address]``: the cached answers, read on every record.
+HTTP_VERSIONS = Memo(http_version, 64)
+IS_IP = Memo(is_ip, 1024)
 
 
 class AccessFacts:
@@ -110,7 +110,7 @@ class AccessFacts:
 
     @property
     def http_version(self) -> str:
-        return http_version(self.protocol)
+        return HTTP_VERSIONS[self.protocol]
 
 
 class AccessFactsCollector:
@@ -126,8 +126,8 @@ class AccessFactsCollector:
         self.request_id_key = settings.request_id_environ_key
         self.trust_all = "*" in settings.trusted_proxies
         self.is_trusted = lru_cache(maxsize=256)(self._is_trusted)
-        self._client_address = lru_cache(maxsize=1024)(self._walk_forwarded)
-        self.clean_referer = lru_cache(maxsize=1024)(self._clean_referer)
+        self.client_addresses = Memo(self._walk_forwarded, 1024)
+        self.referers = Memo(self._clean_referer, 1024)
         self.wanted_request_headers = settings.request_headers
         self.wanted_response_headers = frozenset(settings.response_headers)
 
@@ -146,7 +146,7 @@ class AccessFactsCollector:
         get = environ.get
         facts = AccessFacts()
         facts.time_ns = time_ns()
-        facts.pid = current_pid()
+        facts.pid = process_id.pid
 
         method = get("REQUEST_METHOD") or "-"
         facts.method = method if method.isascii() else wsgi_to_text(method)
@@ -202,14 +202,14 @@ class AccessFactsCollector:
         else:
             facts.peer_port = port if port.__class__ is int else None
         forwarded = get("HTTP_X_FORWARDED_FOR")
-        facts.client_address = self._client_address(peer, forwarded) if forwarded else peer
+        facts.client_address = self.client_addresses[peer, forwarded] if forwarded else peer
 
         agent = get("HTTP_USER_AGENT")
         facts.user_agent = (agent if agent.isascii() else wsgi_to_text(agent)) if agent is not None else None
         referer = get("HTTP_REFERER")
-        facts.referer = self.clean_referer(referer) if referer is not None else None
+        facts.referer = self.referers[referer] if referer is not None else None
         authorization = get("HTTP_AUTHORIZATION")
-        facts.user_name = basic_auth_user(authorization) if authorization else None
+        facts.user_name = BASIC_AUTH_USERS[authorization] if authorization else None
         request_id = get(REQUEST_ID_ENVIRON_KEY)  # our WSGI middleware's: what the app's records carry
         if request_id is None:
             request_id = get(self.request_id_key)
@@ -272,21 +272,22 @@ class AccessFactsCollector:
         """Referrers repeat (the same page links many requests): cached, redacted, as text."""
         return wsgi_to_text(redact_target(referer, self.redact_query) if "?" in referer else referer)
 
-    def _walk_forwarded(self, peer: str | None, forwarded: str) -> str | None:
+    def _walk_forwarded(self, peer_and_header: tuple[str | None, str]) -> str | None:
         """The client behind trusted proxies: X-Forwarded-For is believed only from them.
 
         Walks the list from the right (the hop nearest to us), skipping proxies we
         trust; the first address we do not trust is the client. An entry that is
         not an IP address ends the walk: whatever sent it is not to be believed.
-        ``self._client_address`` caches the answer per (peer, header): a client sends
+        ``self.client_addresses`` caches the answer per (peer, header): a client sends
         the same header on every request of a connection.
         """
+        peer, forwarded = peer_and_header
         if peer is None or not self.is_trusted(peer):
             return peer
         client = peer
         for hop in reversed(forwarded.split(",")):
             hop = hop.strip()
-            if not is_ip(hop):
+            if not IS_IP[hop]:
                 break
             client = hop
             if not self.is_trusted(hop):
@@ -322,7 +323,6 @@ def parse_status(status: str | bytes | int) -> int:
     return int(status)
 
 
-@lru_cache(maxsize=256)
 def basic_auth_user(authorization: str) -> str | None:
     """The user name of ``Authorization: Basic``; never the password, never other schemes."""
     scheme, _, credentials = authorization.partition(" ")
@@ -333,6 +333,9 @@ def basic_auth_user(authorization: str) -> str | None:
     except (binascii.Error, ValueError):
         return None
     return decoded.split(b":", 1)[0].decode("utf-8", "backslashreplace") or None
+
+
+BASIC_AUTH_USERS = Memo(basic_auth_user, 256)
 
 
 def unquote_to_wsgi_str(path: str) -> str:

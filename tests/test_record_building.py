@@ -3,6 +3,7 @@
 import datetime
 import json
 import logging
+from types import SimpleNamespace
 
 import pytest
 
@@ -10,6 +11,7 @@ from gunicorn_loggers import ConfigError, JsonFormatter, load_settings
 from gunicorn_loggers.correlation import clean_request_id, parse_traceparent
 from gunicorn_loggers.encoding import encode_line
 from gunicorn_loggers.redaction import QueryRedactor
+from gunicorn_loggers.request_facts import IS_IP, AccessFactsCollector
 from gunicorn_loggers.schemas.gcp import duration_string
 from gunicorn_loggers.schemas.otlp_json import any_value
 from gunicorn_loggers.text import wsgi_to_text
@@ -114,6 +116,22 @@ def test_query_redaction_cache_stays_bounded_and_later_names_are_still_checked()
     assert len(redact.known) == QueryRedactor.CACHE_SIZE
     assert redact("a=1&ToKen=x&t%6Fken=y") == "a=1&ToKen=REDACTED&t%6Fken=REDACTED"  # new names, uncached
     assert len(redact.known) == QueryRedactor.CACHE_SIZE
+
+
+def test_memos_of_client_values_stay_bounded_and_keep_answering():
+    collector = AccessFactsCollector(load_settings(env={}))
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": "/", "PATH_INFO": "/", "REMOTE_ADDR": "127.0.0.1"}
+    ok = SimpleNamespace(status="200 OK", status_code=200, sent=0)
+    one_ms = datetime.timedelta(milliseconds=1)
+    limit = collector.client_addresses.limit
+    for number in range(limit + 300):  # a trusted proxy relaying ever new clients
+        environ["HTTP_X_FORWARDED_FOR"] = f"10.{number // 65536}.{number // 256 % 256}.{number % 256}"
+        facts = collector.collect(ok, None, environ, one_ms)
+        assert facts.client_address == environ["HTTP_X_FORWARDED_FOR"]
+        assert len(collector.client_addresses) <= limit
+    environ["HTTP_X_FORWARDED_FOR"] = "not-an-address"  # ends the walk: the proxy is the client
+    assert collector.collect(ok, None, environ, one_ms).client_address == "127.0.0.1"
+    assert len(IS_IP) <= IS_IP.limit
 
 
 def test_wsgi_strings_are_decoded_losslessly():

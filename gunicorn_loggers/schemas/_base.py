@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
 from typing import Any
 
 from ..config import Settings
 from ..log_facts import LogFacts
+from ..memo import Memo
 from ..request_facts import AccessFacts
 
 ACCESS_LOGGER = "gunicorn.access"
@@ -107,7 +107,6 @@ def access_message(facts: AccessFacts) -> str:
     return f"{facts.method} {facts.target} {facts.status}"
 
 
-@lru_cache(maxsize=256)
 def split_host(host: str) -> tuple[str, int | None]:
     """``example.com:8000`` -> (``example.com``, 8000); handles ``[::1]:80``."""
     if host.startswith("["):
@@ -117,6 +116,10 @@ def split_host(host: str) -> tuple[str, int | None]:
         name, _, port = host.rpartition(":") if host.count(":") == 1 else (host, "", "")
     # isascii: "²" and other Unicode digits pass isdigit() and make int() raise
     return name.lower(), int(port) if port.isascii() and port.isdigit() and len(port) <= 5 else None
+
+
+#: ``HOSTS[host]`` is ``split_host(host)``, cached: a site answers to a handful of names.
+HOSTS = Memo(split_host, 256)
 
 
 def merge_extras(record: dict[str, Any], extras: dict[str, Any]) -> dict[str, Any]:

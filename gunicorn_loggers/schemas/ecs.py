@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..log_facts import LogFacts
-from ..request_facts import AccessFacts, http_version, is_ip
+from ..request_facts import HTTP_VERSIONS, IS_IP, AccessFacts
 from ..timestamps import rfc3339_utc
-from ._base import ACCESS_LOGGER, Schema, merge_extras, split_host
+from ._base import ACCESS_LOGGER, HOSTS, Schema, merge_extras
 
 ECS_VERSION = "9.4.0"
 
@@ -60,7 +60,7 @@ class EcsSchema(Schema):
         if facts.scheme:
             url["scheme"] = facts.scheme
         if facts.host:
-            domain, port = split_host(facts.host)
+            domain, port = HOSTS[facts.host]
             url["domain"] = domain
             if port is not None:
                 url["port"] = port
@@ -70,9 +70,10 @@ class EcsSchema(Schema):
             "type": _ACCESS,
             "outcome": "failure" if status >= 400 else "success",
             "dataset": ACCESS_LOGGER,
+            "duration": facts.duration_ns,
         }
-        if facts.duration_ns is not None:
-            event["duration"] = facts.duration_ns
+        if event["duration"] is None:  # uvicorn's records only
+            del event["duration"]
         record: dict[str, Any] = {
             "@timestamp": rfc3339_utc(facts.time_ns),
             "log.level": "error" if status >= 500 else "info",
@@ -80,14 +81,14 @@ class EcsSchema(Schema):
             "ecs": _ECS,
             "log": _ACCESS_LOG,
             "event": event,
-            "http": {"request": request, "response": response, "version": http_version(facts.protocol)},
+            "http": {"request": request, "response": response, "version": HTTP_VERSIONS[facts.protocol]},
             "url": url,
             "process": {"pid": facts.pid},
             "service": self.service,
         }
         peer = facts.peer_address
         if peer:
-            if is_ip(peer):
+            if IS_IP[peer]:
                 source: dict[str, Any] = {"address": peer, "ip": peer}
             else:
                 source = {"address": peer}
@@ -96,7 +97,7 @@ class EcsSchema(Schema):
             record["source"] = source
         client = facts.client_address
         if client:
-            record["client"] = {"address": client, "ip": client} if is_ip(client) else {"address": client}
+            record["client"] = {"address": client, "ip": client} if IS_IP[client] else {"address": client}
         if facts.user_agent is not None:
             record["user_agent"] = {"original": facts.user_agent}
         if facts.user_name is not None:

@@ -16,13 +16,13 @@ from ..timestamps import rfc3339_utc
 from . import otlp_json
 from ._base import (
     ACCESS_LOGGER,
+    HOSTS,
     Schema,
     access_level,
     access_message,
     merge_extras,
     move_stack_trace,
     private_copy,
-    split_host,
 )
 from .otlp_json import text_values
 
@@ -89,7 +89,7 @@ class OtelSchema(Schema):
         if facts.query is not None:
             add({"key": "url.query", "value": {"stringValue": facts.query}})
         if facts.host:
-            name, port = split_host(facts.host)
+            name, port = HOSTS[facts.host]
             add({"key": "server.address", "value": {"stringValue": name}})
             if port is not None:
                 add({"key": "server.port", "value": {"intValue": str(port)}})

@@ -1,0 +1,34 @@
+"""A bounded cache whose hit costs one dict lookup, for values that repeat from request to request.
+
+Addresses, hosts, referrers and credentials repeat: a client sends the same ones on
+every request of a session. ``functools.lru_cache`` costs a call and a move to the
+front of its list on each hit, about 50 ns; ``memo[key]`` on a dict that already
+holds the key costs 20, and an access record makes half a dozen such lookups.
+
+Instead of evicting the least recent entry, a full memo starts again empty: the
+values in use come back at their next request, and a client sending endless new
+values (to fill memory) never holds more than ``limit`` of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from typing import Any
+
+
+class Memo(dict):
+    """``memo[key]`` is ``function(key)``, computed once while at most ``limit`` keys are held."""
+
+    __slots__ = ("function", "limit")
+
+    def __init__(self, function: Callable[[Any], Any], limit: int) -> None:
+        super().__init__()
+        self.function = function
+        self.limit = limit
+
+    def __missing__(self, key: Hashable) -> Any:
+        value = self.function(key)
+        if len(self) >= self.limit:
+            self.clear()
+        self[key] = value
+        return value
