@@ -70,7 +70,7 @@ if orjson is not None:
     def encode_line(record: Mapping[str, Any]) -> bytes:
         """``record`` as one line of UTF-8 JSON ending in ``\\n``."""
         try:
-            return _dumps(record, default=fallback_value, option=_OPTIONS)
+            return _dumps(record, fallback_value, _OPTIONS)  # positional: a little faster than keywords
         except (TypeError, ValueError):
             return _dumps(make_serialisable(record), default=fallback_value, option=_OPTIONS)
 
