@@ -7,7 +7,9 @@ Compares, side by side in one run, what one call of ``Logger.access()`` costs:
 * ``gunicorn_loggers.StructlogLogger`` with its defaults (ecs schema, JSON
   renderer since the sink is a file, no user processors), and, for information,
   with one trivial user processor (``benchmarks.bench_processors.add_field``);
-* a "floor": an equivalent dict built by hand, ``orjson.dumps`` + ``os.write``.
+* a "floor": an equivalent dict built by hand, ``orjson.dumps`` + ``os.write``;
+* for information, ``JsonLogger`` (ecs) with ``GUNICORN_LOGGERS_ACCESS_FLUSH_INTERVAL=1``:
+  what the default's one ``write`` system call per record costs, by comparison.
 
 Every logger writes to its own temporary file, which is checked (line count,
 and JSON for the JSON writers, and the processor's field where there is one)
@@ -58,11 +60,13 @@ from gunicorn.http.parser import RequestParser
 
 from gunicorn_loggers import JsonLogger, StructlogLogger
 from gunicorn_loggers.encoding import encode_line
+from gunicorn_loggers.sinks.buffered import BufferedSink
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCHEMA_ENV = "GUNICORN_LOGGERS_SCHEMA"
 PROCESSORS_ENV = "GUNICORN_LOGGERS_PROCESSORS"
 RENDERER_ENV = "GUNICORN_LOGGERS_RENDERER"
+FLUSH_ENV = "GUNICORN_LOGGERS_ACCESS_FLUSH_INTERVAL"
 SCHEMAS = ("ecs", "otel", "gcp", "flat")
 PROCESSOR_MODULE = "benchmarks.bench_processors"
 PROCESSOR_PATH = f"{PROCESSOR_MODULE}.add_field"
@@ -227,6 +231,13 @@ class Contender(NamedTuple):
     path: str  # the file it writes to, checked after every batch
     is_json: bool
     required: str | None = None  # a top-level key every line must have
+    flush: Callable[[], None] | None = None  # writes what a buffering contender holds, before the check
+
+
+def check_contender(c: Contender, expected_lines: int) -> None:
+    if c.flush is not None:
+        c.flush()
+    check_and_truncate(c.path, expected_lines, c.is_json, c.required)
 
 
 def run_timings(args: argparse.Namespace, tmp: str) -> int:
@@ -243,6 +254,16 @@ def run_timings(args: argparse.Namespace, tmp: str) -> int:
         logger = build_json_logger(schema, path, err)
         json_loggers[schema] = logger
         contenders.append(Contender(schema, f"JsonLogger.access ({schema})", logger.access, path, True))
+    bpath = os.path.join(tmp, "json-buffered.log")
+    blogger = build_logger(JsonLogger, {SCHEMA_ENV: "ecs", FLUSH_ENV: "1"}, bpath, err)
+    bsink = blogger._access_sink
+    if not isinstance(bsink, BufferedSink):
+        raise SystemExit(f"JsonLogger with {FLUSH_ENV}=1 writes through {type(bsink).__name__}, not BufferedSink")
+    contenders.append(
+        Contender(
+            "buffered", f"JsonLogger.access (ecs, {FLUSH_ENV[17:]}=1)", blogger.access, bpath, True, None, bsink.flush
+        )
+    )
     spath = os.path.join(tmp, "structlog.log")
     slogger = build_structlog_logger(None, spath, err)
     contenders.append(Contender("structlog", "StructlogLogger.access (ecs)", slogger.access, spath, True))
@@ -270,13 +291,14 @@ def run_timings(args: argparse.Namespace, tmp: str) -> int:
         "JsonLogger(ecs) / gunicorn Logger": ("ecs", "gunicorn", TARGET_RATIO),
         "StructlogLogger / JsonLogger(ecs)": ("structlog", "ecs", TARGET_STRUCTLOG_RATIO),
         "StructlogLogger(+add_field) / JsonLogger(ecs)": ("structlog+proc", "ecs", None),
+        "JsonLogger(ecs, buffered) / gunicorn Logger": ("buffered", "gunicorn", None),
     }
     ratios: dict[str, list[float]] = {name: [] for name in ratio_specs}
 
     # Warm up (caches, first strftime, page cache of the files), then check each writes.
     for c in contenders:
         time_batch(c.fn, request, args.warmup)
-        check_and_truncate(c.path, args.warmup, c.is_json, c.required)
+        check_contender(c, args.warmup)
 
     deadline = time.monotonic() + args.max_seconds
     print(f"{args.rounds} rounds x {args.n} calls per contender, order rotated each round")
@@ -289,7 +311,7 @@ def run_timings(args: argparse.Namespace, tmp: str) -> int:
         this_round: dict[str, float] = {}
         for c in order:
             ns = time_batch(c.fn, request, args.n)
-            check_and_truncate(c.path, args.n, c.is_json, c.required)
+            check_contender(c, args.n)
             this_round[c.label] = ns
             results[c.label].append(ns)
         for name, (top, bottom, _) in ratio_specs.items():
@@ -323,7 +345,7 @@ def run_timings(args: argparse.Namespace, tmp: str) -> int:
         run_profile(args, "StructlogLogger.access (ecs)", slogger, request)
 
     close_floor()
-    for logger in (*json_loggers.values(), slogger, plogger):
+    for logger in (*json_loggers.values(), blogger, slogger, plogger):
         for sink in logger._sinks.values():
             sink.close()
     return 0

@@ -21,6 +21,7 @@ import select
 import stat
 import weakref
 
+from .. import process_id
 from ..transports._unpatched import allocate_lock, start_new_thread
 from ._base import Sink
 
@@ -56,7 +57,7 @@ class BufferedSink:
 
     def write(self, line: bytes) -> None:
         """Append; a request waits for the disk only when 64 KiB are already waiting."""
-        if self._flusher_pid != os.getpid():
+        if self._flusher_pid != process_id.pid:  # the first record in this process
             self._start_flusher()
         with self._lock:
             self._pending.append(line)
@@ -88,13 +89,13 @@ class BufferedSink:
 
     def _start_flusher(self) -> None:
         with self._lock:
-            if self._flusher_pid == os.getpid():
+            if self._flusher_pid == process_id.pid:
                 return
-            self._flusher_pid = os.getpid()
+            self._flusher_pid = process_id.pid
         start_new_thread(self._flush_periodically, ())
 
     def _flush_periodically(self) -> None:
-        pid = os.getpid()
+        pid = process_id.pid
         while not self._stop.acquire(True, self.interval):
             if self._flusher_pid != pid:
                 return
