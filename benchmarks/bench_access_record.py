@@ -458,7 +458,7 @@ def run_memory(args: argparse.Namespace, tmp: str) -> int:
     access = logger.access
     failures_before = logger._access_sink.failures
     print(f"{type(logger).__name__}.access ({logger.settings.schema}) x {total:,} to {os.devnull}")
-    print("client address, request id and port differ on every record, so the lru caches fill to their bounds")
+    print("client address, request id and port differ on every record, so the caches fill to their bounds")
     print(f"{'records':>10} {'VmRSS KiB':>10} {'delta KiB':>10} {'s':>7}")
     start = time.monotonic()
     deadline = start + args.max_seconds
@@ -474,7 +474,7 @@ def run_memory(args: argparse.Namespace, tmp: str) -> int:
                 break
             stop = min(point, done + 10_000)
             for i in range(done, stop):
-                # the last hop is the client: it reaches the is_trusted and is_ip caches
+                # the last hop is the client: it reaches the is_trusted and IS_IP caches
                 environ["HTTP_X_FORWARDED_FOR"] = f"203.0.113.7, 10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"
                 environ["HTTP_X_REQUEST_ID"] = f"req-{i}"
                 environ["REMOTE_PORT"] = str(1024 + i % 60000)
