@@ -236,6 +236,28 @@ def test_unshare_gives_a_record_private_copies_of_the_parts_every_record_shares(
     assert "changed" not in json.dumps(second)
 
 
+@pytest.mark.parametrize("schema", ["ecs", "otel", "gcp", "flat"])
+def test_unshare_covers_the_parts_access_records_share_too(schema):
+    """ECS caches client, user_agent, user and process per value: a processor gets copies of those too."""
+    from gunicorn_loggers.schemas import build_schema
+
+    settings = load_settings(env={"GUNICORN_LOGGERS_SCHEMA": schema})
+    collector, built = AccessFactsCollector(settings), build_schema(settings)
+    environ = {
+        "REQUEST_METHOD": "GET", "RAW_URI": "/a?b=c", "PATH_INFO": "/a", "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "http", "HTTP_HOST": "example.com", "REMOTE_ADDR": "127.0.0.1", "REMOTE_PORT": "5000",
+        "HTTP_X_FORWARDED_FOR": "203.0.113.9", "HTTP_USER_AGENT": "curl/8", "HTTP_AUTHORIZATION": "Basic YTpi",
+        "HTTP_TRACEPARENT": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    }  # fmt: skip
+    ok = SimpleNamespace(status="200 OK", status_code=200, sent=10, headers=[])
+    first = built.unshare(built.access(collector.collect(ok, None, environ, datetime.timedelta(milliseconds=1))))
+    before = json.dumps(built.access(collector.collect(ok, None, environ, datetime.timedelta(milliseconds=1))))
+    spoil(first)
+    second = json.dumps(built.access(collector.collect(ok, None, environ, datetime.timedelta(milliseconds=1))))
+    assert "changed" not in second
+    assert json.loads(second).keys() == json.loads(before).keys()
+
+
 def test_otel_attribute_keys_stay_unique_when_the_referer_and_request_id_headers_are_captured():
     """OTLP wants unique keys: a captured header of the same name gives its values once, in the same place."""
     from gunicorn_loggers.request_facts import AccessFacts

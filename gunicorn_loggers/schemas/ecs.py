@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..log_facts import LogFacts
+from ..memo import Memo
 from ..request_facts import HTTP_VERSIONS, IS_IP, AccessFacts
 from ..timestamps import rfc3339_utc
 from ._base import ACCESS_LOGGER, HOSTS, Schema, merge_extras
@@ -27,7 +28,9 @@ _ACCESS = ["access"]
 class EcsSchema(Schema):
     name = "ecs"
     time_key, level_key, message_key = "@timestamp", "log.level", "message"
-    shared_keys = ("ecs", "log", "service", "event")  # event: its category and type lists
+    #: ``client``, ``user_agent``, ``user`` and ``process`` are cached per value: the same
+    #: client, browser and pid come back on request after request.
+    shared_keys = ("ecs", "log", "service", "event", "client", "user_agent", "user", "process")
 
     def __init__(self, settings) -> None:
         super().__init__(settings)
@@ -37,6 +40,11 @@ class EcsSchema(Schema):
         if settings.service_environment:
             service["environment"] = settings.service_environment
         self.service = service
+        # Parts that depend on one value, which repeats: built once per value and shared.
+        self.clients = Memo(_address_part, 1024)
+        self.user_agents = Memo(_user_agent_part, 1024)
+        self.users = Memo(_user_part, 256)
+        self.processes = Memo(_process_part, 16)
 
     def access(self, facts: AccessFacts) -> dict[str, Any]:
         status = facts.status
@@ -83,7 +91,7 @@ class EcsSchema(Schema):
             "event": event,
             "http": {"request": request, "response": response, "version": HTTP_VERSIONS[facts.protocol]},
             "url": url,
-            "process": {"pid": facts.pid},
+            "process": self.processes[facts.pid],
             "service": self.service,
         }
         peer = facts.peer_address
@@ -97,11 +105,11 @@ class EcsSchema(Schema):
             record["source"] = source
         client = facts.client_address
         if client:
-            record["client"] = {"address": client, "ip": client} if IS_IP[client] else {"address": client}
+            record["client"] = self.clients[client]
         if facts.user_agent is not None:
-            record["user_agent"] = {"original": facts.user_agent}
+            record["user_agent"] = self.user_agents[facts.user_agent]
         if facts.user_name is not None:
-            record["user"] = {"name": facts.user_name}
+            record["user"] = self.users[facts.user_name]
         if facts.trace is not None:
             record["trace"] = {"id": facts.trace.trace_id}
         return record
@@ -133,3 +141,19 @@ class EcsSchema(Schema):
                 error["stack_trace"] = facts.stack_trace
             record["error"] = error
         return merge_extras(record, facts.extras)
+
+
+def _address_part(address: str) -> dict[str, Any]:
+    return {"address": address, "ip": address} if IS_IP[address] else {"address": address}
+
+
+def _user_agent_part(agent: str) -> dict[str, Any]:
+    return {"original": agent}
+
+
+def _user_part(name: str) -> dict[str, Any]:
+    return {"name": name}
+
+
+def _process_part(pid: int) -> dict[str, Any]:
+    return {"pid": pid}
