@@ -14,7 +14,7 @@ from ..log_facts import LogFacts
 from ..memo import Memo
 from ..request_facts import HTTP_VERSIONS, IS_IP, AccessFacts
 from ..timestamps import rfc3339_utc
-from ._base import ACCESS_LOGGER, HOSTS, Schema, merge_extras
+from ._base import ACCESS_LOGGER, HOSTS, Schema, copy_flat_parts, merge_extras
 
 ECS_VERSION = "9.4.0"
 
@@ -23,6 +23,7 @@ _ECS = {"version": ECS_VERSION}
 _ACCESS_LOG = {"logger": ACCESS_LOGGER}
 _WEB = ["web"]
 _ACCESS = ["access"]
+_EVENT_LISTS = ("category", "type")
 
 
 class EcsSchema(Schema):
@@ -30,7 +31,8 @@ class EcsSchema(Schema):
     time_key, level_key, message_key = "@timestamp", "log.level", "message"
     #: ``client``, ``user_agent``, ``user`` and ``process`` are cached per value: the same
     #: client, browser and pid come back on request after request.
-    shared_keys = ("ecs", "log", "service", "event", "client", "user_agent", "user", "process")
+    flat_shared_keys = ("ecs", "log", "service", "client", "user_agent", "user", "process")
+    shared_keys = ("event",)  # its category and type lists: see unshare()
 
     def __init__(self, settings) -> None:
         super().__init__(settings)
@@ -45,6 +47,18 @@ class EcsSchema(Schema):
         self.user_agents = Memo(_user_agent_part, 1024)
         self.users = Memo(_user_part, 256)
         self.processes = Memo(_process_part, 16)
+
+    def unshare(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The flat shared parts copied, and the event's two shared lists: 1 µs less than copying
+        ``event`` all the way down, for every record a user's processor sees."""
+        copy_flat_parts(record, self.flat_shared_keys)
+        event = record.get("event")
+        if event.__class__ is dict:
+            record["event"] = event = event.copy()
+            for key in _EVENT_LISTS:
+                if event.get(key).__class__ is list:
+                    event[key] = list(event[key])
+        return record
 
     def access(self, facts: AccessFacts) -> dict[str, Any]:
         status = facts.status

@@ -33,7 +33,7 @@ def duration_string(duration_ns: int) -> str:
 class GcpSchema(Schema):
     name = "gcp"
     time_key, level_key, message_key = "time", "severity", "message"
-    shared_keys = ("serviceContext",)
+    flat_shared_keys = ("serviceContext",)
 
     def __init__(self, settings) -> None:
         super().__init__(settings)
