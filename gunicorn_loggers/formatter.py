@@ -37,6 +37,9 @@ class JsonFormatter(BaseJsonFormatter):
             settings = load_settings(env={"GUNICORN_LOGGERS_SCHEMA": schema})
         self._fixed_settings = settings
         self._skip_fields.update(INTERNAL_ATTRIBUTES)
+        # A subclass can change the record in place (``process_log_record``): it gets private
+        # copies of the parts records share, or its change would reach later records.
+        self._unshare = type(self) is not JsonFormatter
 
     @property
     def builder(self) -> RecordBuilder:
@@ -70,7 +73,9 @@ class JsonFormatter(BaseJsonFormatter):
             stack_info = "\n".join(stack_info) if isinstance(stack_info, list) else stack_info
             stack = f"{stack}\n{stack_info}" if stack else stack_info
         merge_record_extra(record, extras, reserved=self._skip_fields)
-        log_data.update(self.builder.log(record, record.message, stack, extras))
+        builder = self.builder
+        built = builder.log(record, record.message, stack, extras)
+        log_data.update(builder.schema.unshare(built) if self._unshare else built)
 
     def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
         return encode_line(log_data)[:-1].decode("utf-8")

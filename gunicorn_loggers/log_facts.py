@@ -59,7 +59,8 @@ def collect_log_facts(
 ) -> LogFacts:
     """Read a LogRecord; ``message`` and ``stack_trace`` come already formatted by the caller."""
     facts = LogFacts()
-    facts.time_ns = getattr(record, "created_ns", None) or int(record.created * 1_000_000_000)
+    created_ns = getattr(record, "created_ns", None)  # Python 3.13 sets it; before, only an ``extra`` can
+    facts.time_ns = created_ns if created_ns.__class__ is int else int(record.created * 1_000_000_000)
     facts.levelno = record.levelno
     facts.level = record.levelname.lower()
     facts.message = safe_text(message)

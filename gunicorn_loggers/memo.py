@@ -7,7 +7,9 @@ holds the key costs 20, and an access record makes half a dozen such lookups.
 
 Instead of evicting the least recent entry, a full memo starts again empty: the
 values in use come back at their next request, and a client sending endless new
-values (to fill memory) never holds more than ``limit`` of them.
+values (to fill memory) never holds more than ``limit`` of them. Keys longer than
+``longest`` characters are answered but not kept: gunicorn joins a repeated header
+into one value, so a single request can send a user agent of hundreds of KiB.
 """
 
 from __future__ import annotations
@@ -17,18 +19,30 @@ from typing import Any
 
 
 class Memo(dict):
-    """``memo[key]`` is ``function(key)``, computed once while at most ``limit`` keys are held."""
+    """``memo[key]`` is ``function(key)``, computed once while at most ``limit`` keys are held.
 
-    __slots__ = ("function", "limit")
+    Keys are text, ints, or tuples of text and ``None``; ``longest`` bounds the
+    characters of a kept key (of all its parts, for a tuple), ``None`` for ints.
+    """
 
-    def __init__(self, function: Callable[[Any], Any], limit: int) -> None:
+    __slots__ = ("function", "limit", "longest")
+
+    def __init__(self, function: Callable[[Any], Any], limit: int, longest: int | None) -> None:
         super().__init__()
         self.function = function
         self.limit = limit
+        self.longest = longest
 
     def __missing__(self, key: Hashable) -> Any:
         value = self.function(key)
-        if len(self) >= self.limit:
-            self.clear()
-        self[key] = value
+        if self.longest is None or key_length(key) <= self.longest:
+            if len(self) >= self.limit:
+                self.clear()
+            self[key] = value
         return value
+
+
+def key_length(key: Any) -> int:
+    if key.__class__ is tuple:
+        return sum(len(part) for part in key if part is not None)
+    return len(key)

@@ -49,8 +49,8 @@ def is_ip(address: str) -> bool:
 
 
 #: ``HTTP_VERSIONS[protocol]`` and ``IS_IP[address]``: the cached answers, read on every record.
-HTTP_VERSIONS = Memo(http_version, 64)
-IS_IP = Memo(is_ip, 1024)
+HTTP_VERSIONS = Memo(http_version, 64, longest=16)
+IS_IP = Memo(is_ip, 1024, longest=64)
 
 
 class AccessFacts:
@@ -127,8 +127,8 @@ class AccessFactsCollector:
         self.request_id_key = settings.request_id_environ_key
         self.trust_all = "*" in settings.trusted_proxies
         self.is_trusted = lru_cache(maxsize=256)(self._is_trusted)
-        self.client_addresses = Memo(self._walk_forwarded, 1024)
-        self.referers = Memo(self._clean_referer, 1024)
+        self.client_addresses = Memo(self._walk_forwarded, 1024, longest=512)
+        self.referers = Memo(self._clean_referer, 1024, longest=1024)
         self.wanted_request_headers = settings.request_headers
         self.wanted_response_headers = frozenset(settings.response_headers)
 
@@ -336,7 +336,7 @@ def basic_auth_user(authorization: str) -> str | None:
     return decoded.split(b":", 1)[0].decode("utf-8", "backslashreplace") or None
 
 
-BASIC_AUTH_USERS = Memo(basic_auth_user, 256)
+BASIC_AUTH_USERS = Memo(basic_auth_user, 256, longest=256)
 
 
 def unquote_to_wsgi_str(path: str) -> str:

@@ -12,6 +12,7 @@ from gunicorn_loggers.correlation import clean_request_id, parse_traceparent
 from gunicorn_loggers.encoding import encode_line
 from gunicorn_loggers.redaction import QueryRedactor
 from gunicorn_loggers.request_facts import IS_IP, AccessFactsCollector
+from gunicorn_loggers.schemas import build_schema
 from gunicorn_loggers.schemas.gcp import duration_string
 from gunicorn_loggers.schemas.otlp_json import any_value
 from gunicorn_loggers.text import wsgi_to_text
@@ -60,6 +61,12 @@ def test_traceparent_flags_and_future_versions():
     assert parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01") is None
     assert parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0") is None
     assert parse_traceparent("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03-what").flags == 3
+    # current_request().trace is public: a (trace_id, parent_id, flags as an int) tuple
+    assert tuple(parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")) == (
+        "4bf92f3577b34da6a3ce929d0e0e4736",
+        "00f067aa0ba902b7",
+        1,
+    )
     assert parse_traceparent("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03what") is None
     valid = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     assert parse_traceparent(f" \t{valid}\t ").trace_id == "4bf92f3577b34da6a3ce929d0e0e4736"  # OWS around it
@@ -129,9 +136,50 @@ def test_memos_of_client_values_stay_bounded_and_keep_answering():
         facts = collector.collect(ok, None, environ, one_ms)
         assert facts.client_address == environ["HTTP_X_FORWARDED_FOR"]
         assert len(collector.client_addresses) <= limit
+    assert len(collector.client_addresses) == 300  # kept, then all dropped once when the memo was full
     environ["HTTP_X_FORWARDED_FOR"] = "not-an-address"  # ends the walk: the proxy is the client
     assert collector.collect(ok, None, environ, one_ms).client_address == "127.0.0.1"
     assert len(IS_IP) <= IS_IP.limit
+
+
+def test_memos_keep_no_long_values():
+    """gunicorn joins a repeated header into one value: a client could send 100 KiB user agents."""
+    settings = load_settings(env={})
+    collector, schema = AccessFactsCollector(settings), build_schema(settings)
+    environ = {"REQUEST_METHOD": "GET", "RAW_URI": "/", "PATH_INFO": "/", "REMOTE_ADDR": "127.0.0.1"}
+    ok = SimpleNamespace(status="200 OK", status_code=200, sent=0)
+    for number in range(50):
+        long_agent = f"agent {number} " + "x" * 100_000
+        environ.update(HTTP_USER_AGENT=long_agent, HTTP_REFERER="https://r/" + long_agent)
+        environ["HTTP_X_FORWARDED_FOR"] = "10.0.0.1, " * 20_000 + "10.0.0.2"
+        record = schema.access(collector.collect(ok, None, environ, datetime.timedelta(0)))
+        assert record["user_agent"]["original"] == long_agent  # answered in full
+        assert record["http"]["request"]["referrer"] == "https://r/" + long_agent
+    kept = [*schema.user_agents, *collector.referers, *collector.client_addresses]
+    assert kept == []
+    environ.update(HTTP_USER_AGENT="curl/8", HTTP_REFERER="https://r/", HTTP_X_FORWARDED_FOR="10.0.0.2")
+    schema.access(collector.collect(ok, None, environ, datetime.timedelta(0)))
+    assert "curl/8" in schema.user_agents and "https://r/" in collector.referers and collector.client_addresses
+
+
+def test_a_formatter_subclass_changing_records_in_place_changes_only_its_own():
+    """python-json-logger's process_log_record hook gets the record; parts shared by records must be copies."""
+
+    class Enriching(JsonFormatter):
+        def process_log_record(self, log_record):
+            log_record["service"]["name"] = "changed"
+            log_record.get("client", {})["geo"] = "changed"
+            return log_record
+
+    settings = load_settings(env={})  # one settings object: both formatters share one record builder
+    formatter = Enriching(settings=settings)
+    first = json.loads(formatter.format(make_record("one")))
+    assert first["service"]["name"] == "changed"
+    uvicorn_line = ('%s - "%s %s HTTP/%s" %d', ("203.0.113.9:5000", "GET", "/a", "1.1", 200))
+    access = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, *uvicorn_line, None)
+    assert json.loads(formatter.format(access))["client"]["geo"] == "changed"
+    plain = JsonFormatter(settings=settings)
+    assert "changed" not in plain.format(make_record("two")) + plain.format(access)
 
 
 def test_wsgi_strings_are_decoded_losslessly():
@@ -198,6 +246,13 @@ def test_formatter_survives_a_broken_message():
     line = json.loads(formatter.format(make_record("%s and %s", ("only one",))))
     assert line["message"] == "'%s and %s' % ('only one',)"
     assert line["format_error"].startswith("TypeError")
+
+
+def test_a_created_ns_that_is_not_an_integer_is_ignored():
+    """Python 3.13 sets created_ns; before it, only an ``extra`` can, with any type."""
+    record = make_record("odd clock", created_ns=1.7e18)
+    line = json.loads(JsonFormatter(schema="ecs").format(record))
+    assert line["message"] == "odd clock" and line["@timestamp"] == rfc3339_utc(int(record.created * 1e9))
 
 
 def test_formatter_fixed_schema_and_extras():

@@ -131,7 +131,7 @@ def split_host(host: str) -> tuple[str, int | None]:
 
 
 #: ``HOSTS[host]`` is ``split_host(host)``, cached: a site answers to a handful of names.
-HOSTS = Memo(split_host, 256)
+HOSTS = Memo(split_host, 256, longest=256)
 
 
 def merge_extras(record: dict[str, Any], extras: dict[str, Any]) -> dict[str, Any]:

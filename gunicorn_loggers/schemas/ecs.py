@@ -43,10 +43,10 @@ class EcsSchema(Schema):
             service["environment"] = settings.service_environment
         self.service = service
         # Parts that depend on one value, which repeats: built once per value and shared.
-        self.clients = Memo(_address_part, 1024)
-        self.user_agents = Memo(_user_agent_part, 1024)
-        self.users = Memo(_user_part, 256)
-        self.processes = Memo(_process_part, 16)
+        self.clients = Memo(_address_part, 1024, longest=64)
+        self.user_agents = Memo(_user_agent_part, 1024, longest=512)
+        self.users = Memo(_user_part, 256, longest=128)
+        self.processes = Memo(_process_part, 16, longest=None)
 
     def unshare(self, record: dict[str, Any]) -> dict[str, Any]:
         """The flat shared parts copied, and the event's two shared lists: 1 µs less than copying
