@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from .correlation import TraceContext
-from .request_context import current_request
+from .request_context import current_request, failed_request
 from .text import safe_text
 
 
@@ -82,5 +82,7 @@ def collect_log_facts(
     facts.stack_trace = safe_text(stack_trace) if stack_trace else None
     facts.extras = extras
     request = current_request()
+    if request is None and record.exc_info:  # gunicorn logging the app's exception, after the middleware
+        request = failed_request(record.exc_info[1])
     facts.request_id, facts.trace = (request.request_id, request.trace) if request is not None else (None, None)
     return facts

@@ -15,6 +15,7 @@ closed, so nothing leaks into the next request served by the same thread.
 from __future__ import annotations
 
 import inspect
+import sys
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar, Token
@@ -46,6 +47,29 @@ def asgi_in_use() -> bool:
 def current_request() -> RequestContext | None:
     """The request being handled in this thread, greenlet or task, if any."""
     return _current.get()
+
+
+#: The attribute our middleware leaves on an exception that leaves the app.
+_FAILED_REQUEST = "_gunicorn_loggers_request"
+
+
+def failed_request(exc: BaseException | None = None) -> RequestContext | None:
+    """The request the app was handling when ``exc`` (default: the exception being handled) left it.
+
+    The middleware resets its context as the exception passes; gunicorn logs the
+    traceback and the 500's access record after that, and both belong to the request.
+    """
+    if exc is None:
+        exc = sys.exc_info()[1]
+    context = getattr(exc, _FAILED_REQUEST, None) if exc is not None else None
+    return context if isinstance(context, RequestContext) else None
+
+
+def _leave_on(exc: BaseException, context: RequestContext) -> None:
+    try:
+        setattr(exc, _FAILED_REQUEST, context)
+    except (AttributeError, TypeError):  # an exception class with __slots__
+        pass
 
 
 def new_request_id() -> str:
@@ -108,7 +132,8 @@ class WsgiRequestContext:
 
         try:
             body = self.app(environ, start_with_id)
-        except BaseException:
+        except BaseException as exc:
+            _leave_on(exc, context)
             _reset(token)
             raise
         return _ClosingBody(body, token)
@@ -137,7 +162,8 @@ class AsgiRequestContext:
             elif lowered == b"traceparent":
                 traceparent = value.decode("latin-1")
         request_id = request_id or new_request_id()
-        token = _current.set(RequestContext(request_id, parse_traceparent(traceparent)))
+        context = RequestContext(request_id, parse_traceparent(traceparent))
+        token = _current.set(context)
         id_header = (self.header_bytes, request_id.encode("latin-1"))
 
         async def send_with_id(message: dict) -> None:
@@ -150,6 +176,9 @@ class AsgiRequestContext:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except BaseException as exc:
+            _leave_on(exc, context)
+            raise
         finally:
             _reset(token)
 

@@ -29,7 +29,7 @@ from .correlation import TraceContext, clean_request_id, parse_traceparent
 from .memo import Memo
 from .process_id import current_pid
 from .redaction import REDACTED, QueryRedactor, redact_target
-from .request_context import REQUEST_ID_ENVIRON_KEY, asgi_in_use, current_request
+from .request_context import REQUEST_ID_ENVIRON_KEY, asgi_in_use, current_request, failed_request
 from .text import wsgi_to_text
 
 _MICROSECOND = timedelta(microseconds=1)
@@ -145,6 +145,10 @@ class AccessFactsCollector:
         # The hot path of every request. ``x if x.isascii() else wsgi_to_text(x)``
         # skips a call for the usual pure-ASCII value; nothing else is special here.
         get = environ.get
+        path_info = get("PATH_INFO")
+        if path_info is None:  # gunicorn answered itself (the app raised, or a bad request)
+            environ = error_response_environ(environ, req)
+            get = environ.get
         facts = AccessFacts()
         facts.time_ns = time_ns()
         facts.pid = process_id.pid
@@ -170,8 +174,7 @@ class AccessFactsCollector:
         else:
             facts.query = None
             facts.target = before_text
-        path_info = get("PATH_INFO")
-        if path_info is None:  # gunicorn's error responses carry a minimal environ
+        if path_info is None:
             path_info = unquote_to_wsgi_str(before_query)
         script_name = get("SCRIPT_NAME")
         if script_name:
@@ -313,6 +316,38 @@ class AccessFactsCollector:
                 value = REDACTED if name in self.settings.redact_headers else wsgi_to_text(str(value))
                 headers.setdefault(name, []).append(value)
         return headers
+
+
+def error_response_environ(environ: dict, req: Any) -> dict:
+    """The environ of a response gunicorn gave itself, with the request's headers put back.
+
+    When the app raises (500), or a request is refused after its headers were read,
+    gunicorn's ``handle_error`` logs the access with an environ of the method and the
+    target only. The request that failed is the one whose id, trace, client and user
+    agent matter most: they are read from ``req.headers`` as ``wsgi.create`` reads
+    them, the scheme from ``req.scheme``, and the id our middleware gave the request
+    from the exception being handled.
+    """
+    headers = getattr(req, "headers", None)
+    if not isinstance(headers, list):
+        return environ
+    filled = dict(environ)
+    try:
+        for name, value in headers:
+            if name in ("CONTENT-TYPE", "CONTENT-LENGTH"):
+                filled.setdefault(name.replace("-", "_"), value)
+                continue
+            key = "HTTP_" + name.replace("-", "_")
+            filled[key] = f"{filled[key]},{value}" if key in filled else value
+    except (TypeError, ValueError, AttributeError):  # not gunicorn's list of (NAME, value)
+        return environ
+    scheme = getattr(req, "scheme", None)
+    if isinstance(scheme, str):
+        filled.setdefault("wsgi.url_scheme", scheme)
+    context = failed_request()
+    if context is not None:
+        filled.setdefault(REQUEST_ID_ENVIRON_KEY, context.request_id)
+    return filled
 
 
 def parse_status(status: str | bytes | int) -> int:

@@ -88,3 +88,42 @@ def test_asgi_worker_gets_the_context_too(gunicorn):
     (record,) = server.wait_for(lambda: app_records(server))
     (access,) = server.wait_for_access(1)
     assert record["http"]["request"]["id"] == returned == access["http"]["request"]["id"]
+
+
+@pytest.mark.parametrize("worker", list(WORKERS))
+@pytest.mark.parametrize("sent", [None, "failed-1"])
+def test_a_request_the_app_fails_keeps_its_ids_in_the_traceback_and_the_500(gunicorn, worker, sent):
+    """gunicorn logs the traceback and the 500 after the middleware let go; both still name the request."""
+    server = gunicorn(*CONF, *WORKERS[worker], logger_class=None)
+    headers = {"traceparent": TRACEPARENT, "User-Agent": "probe/1"} | ({"X-Request-ID": sent} if sent else {})
+    assert get(server, "/raise", headers)[0] == 500
+    (access,) = server.wait_for_access(1)
+    (error,) = server.wait_for(lambda: [r for r in server.error_records() if r.get("error")], what="the traceback")
+    assert error["error"]["type"] == "ValueError" and error["message"].startswith("Error handling request")
+    request_id = access["http"]["request"]["id"]
+    assert request_id == error["http"]["request"]["id"] == (sent or request_id) and len(request_id) >= 8
+    assert access["trace"]["id"] == error["trace"]["id"] == TRACE
+    assert access["http"]["response"]["status_code"] == 500 and access["user_agent"]["original"] == "probe/1"
+    get(server, "/log", {})  # the next request on the same worker gets ids of its own
+    (later,) = server.wait_for(lambda: app_records(server, "app says hello"))
+    assert later["http"]["request"]["id"] != request_id and "trace" not in later
+
+
+def test_the_500_of_a_failing_app_keeps_the_request_headers_without_the_middleware(gunicorn):
+    """gunicorn's own 500 is logged with an environ of method and target: the headers come from the request."""
+    server = gunicorn(env={"GUNICORN_LOGGERS_REQUEST_HEADERS": "accept"})
+    headers = {
+        "X-Request-ID": "plain-1", "traceparent": TRACEPARENT, "User-Agent": "probe/2", "Accept": "a/b",
+        "Referer": "https://shop.example/list?token=s3cret", "X-Forwarded-For": "203.0.113.9",
+        "Host": "shop.example:8443", "Authorization": "Basic YWxpY2U6czNjcjN0",
+    }  # fmt: skip
+    assert get(server, "/raise?token=s3cret&page=2", headers)[0] == 500
+    (access,) = server.wait_for_access(1)
+    assert access["http"]["request"]["id"] == "plain-1" and access["trace"]["id"] == TRACE
+    assert access["user_agent"]["original"] == "probe/2" and access["user"]["name"] == "alice"
+    assert access["http"]["request"]["referrer"] == "https://shop.example/list?token=REDACTED"
+    assert access["http"]["request"]["headers"] == {"accept": ["a/b"]}
+    assert access["client"]["ip"] == "203.0.113.9"  # the peer is a trusted proxy (127.0.0.1)
+    assert access["url"]["domain"] == "shop.example" and access["url"]["port"] == 8443
+    assert access["url"]["query"] == "token=REDACTED&page=2" and access["url"]["path"] == "/raise"
+    assert "s3cret" not in server.stdout_path.read_text() + server.stderr_path.read_text()
