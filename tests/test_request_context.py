@@ -2,6 +2,7 @@
 
 import concurrent.futures
 import http.client
+import socket
 
 import pytest
 
@@ -127,3 +128,14 @@ def test_the_500_of_a_failing_app_keeps_the_request_headers_without_the_middlewa
     assert access["url"]["domain"] == "shop.example" and access["url"]["port"] == 8443
     assert access["url"]["query"] == "token=REDACTED&page=2" and access["url"]["path"] == "/raise"
     assert "s3cret" not in server.stdout_path.read_text() + server.stderr_path.read_text()
+
+
+def test_a_request_gunicorn_refuses_after_its_headers_keeps_them_in_its_access_record(gunicorn):
+    server = gunicorn()
+    raw = b"GET /c HTTP/1.1\r\nHost: h.example\r\nUser-Agent: probe/3\r\nX-Request-ID: refused-1\r\n"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
+        connection.sendall(raw + b"Transfer-Encoding: gzip\r\n\r\n")  # gunicorn answers 400 itself
+        assert connection.recv(100).startswith(b"HTTP/1.1 400")
+    (access,) = server.wait_for_access(1)
+    assert access["http"]["response"]["status_code"] == 400 and access["http"]["request"]["id"] == "refused-1"
+    assert access["user_agent"]["original"] == "probe/3" and access["url"]["domain"] == "h.example"
