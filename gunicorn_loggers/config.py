@@ -56,7 +56,7 @@ OPTIONS: dict[str, str] = {
     "REQUEST_ID_HEADER": "request header that carries the request id",
     "REQUEST_HEADERS": "comma-separated request headers to log",
     "RESPONSE_HEADERS": "comma-separated response headers to log",
-    "REDACT_HEADERS": "comma-separated headers whose values are never logged",
+    "REDACT_HEADERS": "comma-separated headers whose values are never logged, besides the credentials ones",
     "REDACT_QUERY": "comma-separated query parameters whose values are never logged",
     "GCP_PROJECT": "Google Cloud project id for logging.googleapis.com/trace",
     "APP_LOGS": "send the application's own logging records to the error log: on | off",
@@ -233,7 +233,8 @@ def load_settings(
         request_id_header=request_id_header[0],
         request_headers=_name_list(env, "REQUEST_HEADERS", ()),
         response_headers=_name_list(env, "RESPONSE_HEADERS", ()),
-        redact_headers=frozenset(_name_list(env, "REDACT_HEADERS", DEFAULT_REDACT_HEADERS)),
+        # Credentials stay redacted whatever the list says: it can only add headers.
+        redact_headers=frozenset((*DEFAULT_REDACT_HEADERS, *_name_list(env, "REDACT_HEADERS", ()))),
         redact_query=frozenset(_name_list(env, "REDACT_QUERY", DEFAULT_REDACT_QUERY)),
         gcp_project=_text(env, "GCP_PROJECT") or (env.get("GOOGLE_CLOUD_PROJECT") or "").strip() or None,
         app_logs=_boolean(env, "APP_LOGS", True),

@@ -17,7 +17,8 @@ from pythonjsonlogger.core import BaseJsonFormatter, merge_record_extra
 from .config import Settings, active_settings, load_settings
 from .encoding import encode_line
 from .log_facts import collect_log_facts
-from .record_builder import RecordBuilder, builder_for
+from .record_builder import GUNICORN_ERROR_LOGGER, RecordBuilder, builder_for
+from .redaction import redact_queries_in_text
 from .sinks.logger import PREBUILT
 
 #: Attributes gunicorn-loggers sets on records for its own use; never logged as extras.
@@ -57,7 +58,12 @@ class JsonFormatter(BaseJsonFormatter):
         try:
             text = f"{record.msg!r} % {record.args!r}"
         except Exception:
-            text = f"<unprintable {type(record.msg).__qualname__}>"
+            try:
+                text = f"{record.msg!r} % <arguments whose repr() failed>"
+            except Exception:
+                text = f"<unprintable {type(record.msg).__qualname__}>"
+        if record.name == GUNICORN_ERROR_LOGGER:
+            text = redact_queries_in_text(text, self.builder.collector.redact_query)
         facts = collect_log_facts(record, text, None, {"format_error": f"{type(exc).__name__}: {exc}"})
         facts.error_type = facts.error_message = None
         return self.jsonify_log_record(self.builder.schema.log(facts))

@@ -12,8 +12,11 @@ from typing import Any
 
 from .config import Settings
 from .log_facts import collect_log_facts
+from .redaction import redact_queries_in_text
 from .request_facts import AccessFactsCollector
 from .schemas import Schema, build_schema
+
+GUNICORN_ERROR_LOGGER = "gunicorn.error"
 
 
 class RecordBuilder:
@@ -31,6 +34,8 @@ class RecordBuilder:
             facts = self.collector.from_uvicorn_record(record)
             if facts is not None:
                 return self.schema.access(facts)
+        if record.name == GUNICORN_ERROR_LOGGER:  # gunicorn quotes request targets in its messages
+            message = redact_queries_in_text(message, self.collector.redact_query)
         return self.schema.log(collect_log_facts(record, message, stack, extras))
 
 

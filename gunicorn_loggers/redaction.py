@@ -6,7 +6,8 @@ it, so no sink can leak what the schema never received.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 from urllib.parse import unquote_plus
 
 REDACTED = "REDACTED"
@@ -76,3 +77,18 @@ def redact_target(target: str, redact_query: QueryRedactor) -> str:
     if not sep:
         return target
     return f"{path}?{redact_query(query)}"
+
+
+#: A query inside free text: from ``?`` to the first blank, quote or ``#``.
+_QUERY_IN_TEXT = re.compile(r"\?([^\s'\"#<>]+)")
+
+
+def redact_queries_in_text(text: str, redact_query: Callable[[str], str]) -> str:
+    """``text`` with the query of every URL or request line in it redacted.
+
+    gunicorn's own messages quote what the client sent: ``Error handling request GET
+    /login?token=...`` and the request lines it refuses. They are text, not fields.
+    """
+    if "?" not in text:
+        return text
+    return _QUERY_IN_TEXT.sub(lambda match: "?" + redact_query(match.group(1)), text)

@@ -121,3 +121,40 @@ def test_malformed_request_line_gives_a_json_warning(server):
     assert answer.startswith(b"HTTP/1.1 400")
     warnings = server.wait_for(lambda: [r for r in server.error_records() if "Invalid request" in r["message"]])
     assert warnings[0]["log.level"] == "warning"
+
+
+@pytest.mark.parametrize("schema", ["ecs", "otel", "gcp", "flat"])
+def test_query_secrets_never_reach_gunicorns_own_messages(gunicorn, schema):
+    """gunicorn quotes the target in "Error handling request" and the request lines it refuses."""
+    server = gunicorn(env={"GUNICORN_LOGGERS_SCHEMA": schema})
+    assert server.request("/raise?password=hunter2&page=2")[0] == 500
+    assert server.raw(b"GET /login?token=LINESECRET\x01 HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 400")
+    messages = server.wait_for(
+        lambda: (
+            len(texts := [json.dumps(r) for r in server.error_records() if "request" in json.dumps(r)]) >= 2 and texts
+        ),
+        what="the error and the warning",
+    )
+    assert any("/raise?password=REDACTED&page=2" in text for text in messages)
+    assert any("/login?token=REDACTED" in text for text in messages)
+    everything = server.stdout_path.read_text() + server.stderr_path.read_text()
+    assert "hunter2" not in everything and "LINESECRET" not in everything
+
+
+def test_a_redact_headers_list_adds_to_the_credentials_it_never_replaces(gunicorn):
+    server = gunicorn(
+        env={
+            "GUNICORN_LOGGERS_REDACT_HEADERS": "x-api-key",
+            "GUNICORN_LOGGERS_REQUEST_HEADERS": "authorization,cookie,x-api-key,proxy-authorization,accept",
+        }
+    )
+    headers = [b"Authorization: Bearer AUTHSECRET", b"Cookie: c=COOKIESECRET", b"X-Api-Key: KEYSECRET",
+               b"Proxy-Authorization: Basic PROXYSECRET", b"Accept: a/b"]  # fmt: skip
+    assert server.raw(raw_request(b"/", headers)).startswith(b"HTTP/1.1 200")
+    (record,) = server.wait_for_access(1)
+    captured = record["http"]["request"]["headers"]
+    assert captured == {
+        "authorization": ["REDACTED"], "cookie": ["REDACTED"], "x-api-key": ["REDACTED"],
+        "proxy-authorization": ["REDACTED"], "accept": ["a/b"],
+    }  # fmt: skip
+    assert "SECRET" not in server.stdout_path.read_text() + server.stderr_path.read_text()
