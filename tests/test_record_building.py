@@ -336,3 +336,47 @@ def test_otel_attribute_keys_stay_unique_when_the_referer_and_request_id_headers
     assert list(headers) == ["http.request.header.referer", "http.request.header.x-request-id",
                              "http.request.header.accept"]  # fmt: skip
     assert headers["http.request.header.accept"] == {"arrayValue": {"values": [{"stringValue": "*/*"}]}}
+
+
+class FailingRepr:
+    def __repr__(self):
+        raise ValueError("no repr")
+
+    __str__ = __repr__
+
+
+def test_otel_records_of_odd_values_stay_valid_otlp_and_follow_the_bad_value_rules():
+    """A lone surrogate used to send the whole record to the generic repair, which cut OTLP's nesting
+    into bare strings where OTLP wants objects: a collector refused the line."""
+    from google.protobuf import json_format
+    from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+
+    from tests.receivers import otlp_json_to_proto3_json
+
+    cyclic: dict = {"name": "loop"}
+    cyclic["self"] = cyclic
+    extra = {
+        "fname": "f\udcff",
+        "deep": {"d": {"d": {"d": {"d": {"d": {"d": {"leaf": [1, {"x": "\udc80"}]}}}}}}},
+        "when": datetime.datetime(2020, 1, 2, 3, 4, 5),
+        "broken": FailingRepr(),
+        "cyclic": cyclic,
+        "\udcfekey": "value",
+    }
+    line = JsonFormatter(schema="otel").format(make_record("odd values", **extra))
+    request = json_format.ParseDict(
+        otlp_json_to_proto3_json(json.loads(line)), logs_service_pb2.ExportLogsServiceRequest()
+    )
+    (record,) = request.resource_logs[0].scope_logs[0].log_records
+    attributes = {kv.key: kv.value for kv in record.attributes}
+    assert attributes["fname"].string_value == "f\\udcff" and "\\udcfekey" in attributes
+    assert attributes["when"].string_value == "2020-01-02T03:04:05"
+    assert attributes["broken"].string_value == "<repr() of FailingRepr failed: ValueError>"
+    assert "<cycle>" in json_format.MessageToJson(attributes["cyclic"])
+    assert '"leaf"' in json_format.MessageToJson(attributes["deep"])  # six levels are kept, not cut
+
+
+def test_a_message_whose_arguments_cannot_be_shown_keeps_its_template():
+    line = json.loads(JsonFormatter(schema="ecs").format(make_record("template %s", (FailingRepr(),))))
+    assert line["message"] == "'template %s' % <arguments whose repr() failed>"
+    assert line["format_error"] == "ValueError: no repr"

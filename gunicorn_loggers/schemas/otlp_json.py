@@ -13,6 +13,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from ..encoding import fallback_value
+from ..text import safe_text
+
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_DEPTH = 16
 
@@ -26,8 +29,15 @@ SEVERITY = {
 }
 
 
-def any_value(value: Any, depth: int = 0) -> dict[str, Any]:
-    """A Python value as an OTLP ``AnyValue``; anything unknown becomes its repr."""
+def any_value(value: Any, depth: int = 0, seen: frozenset[int] = frozenset()) -> dict[str, Any]:
+    """A Python value as an OTLP ``AnyValue``, always one the OTLP/JSON mapping accepts.
+
+    Text is made encodable here (lone surrogates as ``\\udcNN``): a record the JSON
+    encoder refused would be repaired by the generic fallback, which knows nothing of
+    OTLP's nesting. Values JSON has no type for follow the same rules as the other
+    schemas (:func:`~gunicorn_loggers.encoding.fallback_value`: dates in ISO 8601, a
+    failing ``repr()`` named); a cycle becomes ``<cycle>``, depth past 16 ``<too deep>``.
+    """
     if value is None:
         return {}
     if isinstance(value, bool):
@@ -37,20 +47,19 @@ def any_value(value: Any, depth: int = 0) -> dict[str, Any]:
     if isinstance(value, float):
         return {"doubleValue": value} if math.isfinite(value) else {"stringValue": str(value)}
     if isinstance(value, str):
-        return {"stringValue": value}
+        return {"stringValue": safe_text(value)}
     if depth >= MAX_DEPTH:
         return {"stringValue": "<too deep>"}
     if isinstance(value, (bytes, bytearray)):
         return {"bytesValue": base64.b64encode(bytes(value)).decode("ascii")}
+    if id(value) in seen:
+        return {"stringValue": "<cycle>"}
     if isinstance(value, Mapping):
-        return {"kvlistValue": {"values": key_values(value, depth + 1)}}
+        return {"kvlistValue": {"values": key_values(value, depth + 1, seen | {id(value)})}}
     if isinstance(value, (list, tuple, set, frozenset)):
-        return {"arrayValue": {"values": [any_value(item, depth + 1) for item in value]}}
-    try:
-        text = repr(value)
-    except Exception as exc:
-        text = f"<repr() failed: {type(exc).__name__}>"
-    return {"stringValue": text}
+        inner = seen | {id(value)}
+        return {"arrayValue": {"values": [any_value(item, depth + 1, inner) for item in value]}}
+    return any_value(fallback_value(value), depth + 1, seen)
 
 
 def plain_value(value: dict[str, Any]) -> Any:
@@ -67,7 +76,9 @@ def plain_value(value: dict[str, Any]) -> Any:
     return inner
 
 
-def key_values(attributes: Mapping[Any, Any], depth: int = 0) -> list[dict[str, Any]]:
+def key_values(
+    attributes: Mapping[Any, Any], depth: int = 0, seen: frozenset[int] = frozenset()
+) -> list[dict[str, Any]]:
     """``[{"key": ..., "value": AnyValue}]``.
 
     Text, 64-bit integers and lists of text (header values) are most attributes of
@@ -77,14 +88,14 @@ def key_values(attributes: Mapping[Any, Any], depth: int = 0) -> list[dict[str, 
     for key, value in attributes.items():
         kind = value.__class__
         if kind is str:
-            converted = {"stringValue": value}
+            converted = {"stringValue": safe_text(value)}
         elif kind is int and INT64_MIN <= value <= INT64_MAX:
             converted = {"intValue": str(value)}
         elif kind is list and all(item.__class__ is str for item in value):
-            converted = {"arrayValue": {"values": [{"stringValue": item} for item in value]}}
+            converted = {"arrayValue": {"values": [{"stringValue": safe_text(item)} for item in value]}}
         else:
-            converted = any_value(value, depth)
-        pairs.append({"key": key if key.__class__ is str else str(key), "value": converted})
+            converted = any_value(value, depth, seen)
+        pairs.append({"key": safe_text(key if key.__class__ is str else str(key)), "value": converted})
     return pairs
 
 
