@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from urllib.parse import unquote_plus
 
 REDACTED = "REDACTED"
+_BRACKETS = re.compile(r"[\[\]]")
 
 
 class QueryRedactor:
@@ -43,10 +44,18 @@ class QueryRedactor:
         self.known: dict[str, bool] = {}
 
     def is_secret(self, name: str) -> bool:
+        """``name`` is a secret's, or holds one in brackets (``token[]``, ``user[password]``, as PHP
+        and Rails name arrays and nested fields), written plainly or percent-encoded."""
+        candidates = [name.lower()]
+        if "%" in name or "+" in name:
+            candidates.append(unquote_plus(name, errors="replace").lower())
         names = self.names
-        return name.lower() in names or (
-            ("%" in name or "+" in name) and unquote_plus(name, errors="replace").lower() in names
-        )
+        for candidate in candidates:
+            if candidate in names:
+                return True
+            if "[" in candidate and any(part in names for part in _BRACKETS.split(candidate)):
+                return True
+        return False
 
     def __call__(self, query: str) -> str:
         if not query or not self.names:

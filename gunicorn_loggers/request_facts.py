@@ -280,8 +280,10 @@ class AccessFactsCollector:
         """The client behind trusted proxies: X-Forwarded-For is believed only from them.
 
         Walks the list from the right (the hop nearest to us), skipping proxies we
-        trust; the first address we do not trust is the client. An entry that is
-        not an IP address ends the walk: whatever sent it is not to be believed.
+        trust; the first address we do not trust is the client. An entry with a
+        port (``203.0.113.7:5000``, ``[2001:db8::1]:443``, as Azure's front ends
+        write them) counts as its address; any other entry that is not an IP
+        address ends the walk: whatever sent it is not to be believed.
         ``self.client_addresses`` caches the answer per (peer, header): a client sends
         the same header on every request of a connection.
         """
@@ -292,7 +294,9 @@ class AccessFactsCollector:
         for hop in reversed(forwarded.split(",")):
             hop = hop.strip()
             if not IS_IP[hop]:
-                break
+                hop = address_without_port(hop)
+                if hop is None:
+                    break
             client = hop
             if not self.is_trusted(hop):
                 break
@@ -316,6 +320,22 @@ class AccessFactsCollector:
                 value = REDACTED if name in self.settings.redact_headers else wsgi_to_text(str(value))
                 headers.setdefault(name, []).append(value)
         return headers
+
+
+def address_without_port(hop: str) -> str | None:
+    """The IP address of ``1.2.3.4:80``, ``[::1]:80`` or ``[::1]``; None for anything else."""
+    if hop.startswith("["):
+        address, closed, port = hop[1:].partition("]")
+        if not closed or (port and not port.startswith(":")):
+            return None
+        port = port[1:] or "0"
+    else:
+        address, colon, port = hop.partition(":")
+        if not colon or ":" in port:  # an IPv6 address needs its brackets to carry a port
+            return None
+    if not (port.isascii() and port.isdigit()) or not IS_IP[address]:
+        return None
+    return address
 
 
 def error_response_environ(environ: dict, req: Any) -> dict:

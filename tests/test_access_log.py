@@ -194,6 +194,24 @@ def test_x_forwarded_for_is_believed_only_from_trusted_proxies(gunicorn):
     assert record["client"]["ip"] == "127.0.0.1"
 
 
+@pytest.mark.parametrize(
+    ("forwarded", "client"),
+    [
+        ("203.0.113.7:5000", "203.0.113.7"),  # Azure's front ends add the client's port
+        ("[2001:db8::1]:443", "2001:db8::1"),
+        ("[2001:db8::1]", "2001:db8::1"),
+        ("198.51.100.1, 203.0.113.7:5000", "203.0.113.7"),
+        ("client.example:80", "127.0.0.1"),  # not an address: the walk ends at the proxy
+        ("203.0.113.7:http", "127.0.0.1"),
+    ],
+)
+def test_x_forwarded_for_entries_with_a_port_count_as_their_address(gunicorn, forwarded, client):
+    server = gunicorn()
+    server.request("/", headers={"X-Forwarded-For": forwarded})
+    (record,) = server.wait_for_access(1)
+    assert record["client"]["address"] == client
+
+
 def test_forged_hops_left_of_a_trusted_proxy_do_not_win(gunicorn):
     server = gunicorn()
     # The client forged "198.51.100.1"; the trusted proxy appended the real client 203.0.113.7.

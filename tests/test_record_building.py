@@ -94,6 +94,8 @@ def test_request_id_is_capped():
         ("X-Amz-Signature=abc&X-Amz-Date=1", "X-Amz-Signature=REDACTED&X-Amz-Date=1"),
         ("q=token&page=password", "q=token&page=password"),  # a secret's name as a value is no secret
         ("a=1&b=2&c=3&PassWord=hunter2", "a=1&b=2&c=3&PassWord=REDACTED"),
+        ("token[]=a&token[]=b&user[password]=c", "token[]=REDACTED&token[]=REDACTED&user[password]=REDACTED"),
+        ("user%5Bpassword%5D=c&a[b]=1&sort[]=name", "user%5Bpassword%5D=REDACTED&a[b]=1&sort[]=name"),
     ],
 )
 def test_query_redaction(query, expected):
