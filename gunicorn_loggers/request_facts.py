@@ -257,7 +257,7 @@ class AccessFactsCollector:
         facts.peer_port = int(port) if port.isdigit() else None
         facts.user_agent = facts.referer = facts.user_name = None
         facts.request_headers = facts.response_headers = None
-        context = current_request()
+        context = current_request() or failed_request()  # uvicorn answers an app's exception in its except
         facts.request_id, facts.trace = (context.request_id, context.trace) if context else (None, None)
         return facts
 

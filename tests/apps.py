@@ -90,6 +90,8 @@ async def asgi_app(scope, receive, send):
     if scope["path"] == "/ctx":
         sent = dict(scope["headers"]).get(b"x-request-id", b"").decode() or None
         log.info("inside the request", extra={"sent_id": sent})
+    if scope["path"] == "/raise":
+        raise ValueError("boom from the asgi app")
     body = b"hello asgi\n"
     status = 201 if scope["path"] == "/created" else 200
     await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain")]})

@@ -139,3 +139,14 @@ def test_a_request_gunicorn_refuses_after_its_headers_keeps_them_in_its_access_r
     (access,) = server.wait_for_access(1)
     assert access["http"]["response"]["status_code"] == 400 and access["http"]["request"]["id"] == "refused-1"
     assert access["user_agent"]["original"] == "probe/3" and access["url"]["domain"] == "h.example"
+
+
+@pytest.mark.parametrize("worker", ["uvicorn_worker.UvicornWorker", "asgi"])
+def test_an_asgi_app_that_raises_keeps_its_ids_in_the_traceback_and_the_500(gunicorn, worker):
+    server = gunicorn(*CONF, "-k", worker, app="tests.apps:asgi_app", logger_class=None)
+    assert get(server, "/raise", {"X-Request-ID": "asgi-failed", "traceparent": TRACEPARENT})[0] == 500
+    (access,) = server.wait_for_access(1)
+    assert access["http"]["response"]["status_code"] == 500
+    assert access["http"]["request"]["id"] == "asgi-failed" and access["trace"]["id"] == TRACE
+    (error,) = server.wait_for(lambda: [r for r in server.error_records() if r.get("error")], what="the traceback")
+    assert error["error"]["type"] == "ValueError" and error["http"]["request"]["id"] == "asgi-failed"
