@@ -181,7 +181,11 @@ class AccessFactsCollector:
             path_info = script_name + path_info
         facts.path = path_info if path_info.isascii() else wsgi_to_text(path_info)
         facts.protocol = get("SERVER_PROTOCOL") or "HTTP/1.0"
-        facts.scheme = get("wsgi.url_scheme")
+        scheme = get("wsgi.url_scheme")
+        if scheme is None:  # gunicorn's asgi worker logs with an environ that lacks it
+            scheme = getattr(req, "scheme", None)
+            scheme = scheme if scheme.__class__ is str else None
+        facts.scheme = scheme
         host = get("HTTP_HOST")
         facts.host = (host if host.isascii() else wsgi_to_text(host)) if host else None
 

@@ -51,6 +51,7 @@ def test_asgi_status_is_an_int_and_duration_comes_without_total_seconds(gunicorn
     (record,) = server.wait_for_access(1)
     assert record["http"]["response"]["status_code"] == 201
     assert record["event"]["duration"] > 0
+    assert record["url"]["scheme"] == "http"  # its environ lacks wsgi.url_scheme: read from the request
 
 
 def test_gthread_concurrent_requests_each_get_one_whole_line(gunicorn):
