@@ -252,3 +252,24 @@ def test_conf_files_send_everything_to_the_url(network_gunicorn, conf, kind):
             wait_until(lambda: "/from-conf" in receiver.access_paths(), what="the access record")
         assert receiver.errors == []
         assert "at exit: " in gunicorn.stderr_path.read_text()
+
+
+def test_a_collector_quoting_the_bare_token_and_password_in_its_error_shows_neither(server):
+    """Reports quote a collector's 400 answer: the token alone, without "Bearer", must be hidden too,
+    and a short header value such as "c" must not garble the report."""
+    token, password = "Zq9-t0ken-value", "S3cret-pw-77"
+    quoted = json.dumps({"error": f"token {token} for user bob / password {password} rejected, see doc c"})
+    with HttpReceiver("ndjson") as receiver:
+        receiver.answers = [Answer(400, body=quoted.encode())] * 50
+        url = receiver.url.replace("http://", f"http://bob:{password}@")
+        env = {"GUNICORN_LOGGERS_HTTP_HEADERS": f"Authorization=Bearer {token},x-b=c"}
+        gunicorn = server(url, env=env)
+        gunicorn.request("/refused")
+        reports = gunicorn.wait_for(
+            lambda: [r for r in gunicorn.delivery_reports() if "HTTP 400" in r["message"]], what="the 400 report"
+        )
+        gunicorn.stop()
+    assert "for user *** / password *** rejected, see doc c" in reports[0]["message"]
+    assert "token *** for" in reports[0]["message"]
+    output = gunicorn.all_output()
+    assert token not in output and password not in output

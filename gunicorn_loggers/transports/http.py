@@ -61,7 +61,15 @@ except Exception:  # pragma: no cover - running from a source tree without metad
 
 
 class Secrets:
-    """Values that must never appear in a report or an error message."""
+    """Values that must never appear in a report or an error message.
+
+    A header value ``Bearer abc...`` is looked for whole and by its credentials
+    (``abc...``): a collector's error message quotes the token alone. Values and
+    parts shorter than :attr:`SHORTEST` are not looked for: a header ``x-b=c``
+    would turn every letter c of a report into ``***``.
+    """
+
+    SHORTEST = 3
 
     def __init__(self, values: Iterable[str] = ()) -> None:
         self.values: list[str] = []
@@ -69,9 +77,14 @@ class Secrets:
 
     def add(self, *values: str) -> None:
         for value in values:
-            if value and value not in self.values:
-                self.values.append(value)
-                self.values.sort(key=len, reverse=True)  # longest first: a token inside a header value
+            if not value:
+                continue
+            words = value.split()
+            # "Bearer TOKEN", "Basic B64": the credentials follow the scheme's name
+            for candidate in (value, *words[1:]) if len(words) > 1 else (value,):
+                if len(candidate) >= self.SHORTEST and candidate not in self.values:
+                    self.values.append(candidate)
+        self.values.sort(key=len, reverse=True)  # longest first: a token inside a header value
 
     def redact(self, text: str) -> str:
         for value in self.values:
