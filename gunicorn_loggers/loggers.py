@@ -229,7 +229,10 @@ class StructlogLogger(JsonLogger):
 
     def access_renderer(self, sink: Sink | None) -> Callable[[dict[str, Any]], bytes]:
         chain = self._chain(sink)
-        return lambda record: chain("info", record)
+        if not self._processors:
+            return lambda record: chain("info", record)
+        level_of = self.schema.level_of  # a 5xx access record is an error: processors see "error"
+        return lambda record: chain(level_of(record), record)
 
 
 def _is_terminal(sink: Sink | None) -> bool:

@@ -111,17 +111,23 @@ class Chain:
             except structlog.DropEvent:
                 return b""
             except Exception as exc:
-                record["processor_error"] = f"{_name(processor)} raised {type(exc).__name__}: {exc}"
+                _report_processor_error(record, f"{_name(processor)} raised {type(exc).__name__}: {exc}")
                 continue
             if isinstance(result, dict):
                 record = result
             else:
-                record["processor_error"] = f"{_name(processor)} returned {type(result).__name__}, not a dict"
+                _report_processor_error(record, f"{_name(processor)} returned {type(result).__name__}, not a dict")
         try:
             return self.render(record)
         except Exception as exc:  # a console renderer choking on a value: fall back to JSON
             record["render_error"] = f"{type(exc).__name__}: {exc}"
             return encode_line(record)
+
+
+def _report_processor_error(record: dict[str, Any], error: str) -> None:
+    """``processor_error`` names every processor that failed on this record, in order, joined by ``; ``."""
+    earlier = record.get("processor_error")
+    record["processor_error"] = f"{earlier}; {error}" if isinstance(earlier, str) and earlier else error
 
 
 def _text_of(value: Any) -> str:

@@ -30,3 +30,9 @@ def tenant_in_service(logger, method_name, record):
         record["service"]["name"] = "tenant-" + path.rsplit("/", 1)[-1]
         record["event"]["category"].append("tenant")
     return record
+
+
+def method_name_seen(logger, method_name, record):
+    """What structlog's method name was for this record: processors filter on it."""
+    record["method_seen"] = method_name
+    return record

@@ -73,7 +73,9 @@ def test_a_failing_processor_is_reported_in_the_record_and_the_request_is_unaffe
     )
     assert get(server, "/log")[0] == 200
     (access,) = server.wait_for_access(1)
-    assert access["processor_error"] == "ReturnsNothing returned NoneType, not a dict"
+    assert access["processor_error"] == (  # every failure, in order: none hides another
+        "explode raised ValueError: this processor is broken; ReturnsNothing returned NoneType, not a dict"
+    )
     (record,) = server.wait_for(lambda: by_message(server, "app says hello"))
     assert "processor_error" in record
 
@@ -165,3 +167,15 @@ def test_frameworks_log_in_one_shape_with_the_request_id(gunicorn, case):
     for path in (server.error_path, server.access_path):
         for line in path.read_text().splitlines():
             json.loads(line)
+
+
+@pytest.mark.parametrize("schema", ["ecs", "otel", "gcp", "flat"])
+def test_processors_see_a_5xx_access_record_as_an_error(gunicorn, schema):
+    server = gunicorn(
+        logger_class="gunicorn_loggers.StructlogLogger",
+        env={"GUNICORN_LOGGERS_PROCESSORS": "tests.processors.method_name_seen", "GUNICORN_LOGGERS_SCHEMA": schema},
+    )
+    assert get(server, "/raise")[0] == 500
+    assert get(server, "/status/200")[0] == 200
+    records = server.wait_for_access(2)
+    assert [record["method_seen"] for record in records] == ["error", "info"]

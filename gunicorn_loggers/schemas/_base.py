@@ -49,6 +49,11 @@ class Schema:
                 record[key] = private_copy(part)
         return record
 
+    def level_of(self, record: dict[str, Any]) -> str:
+        """The record's level as structlog names methods (``info``, ``error``...), for processors."""
+        level = record.get(self.level_key)
+        return level.lower() if isinstance(level, str) else "info"
+
     def console_view(self, record: dict[str, Any]) -> dict[str, Any]:
         """The record for a console renderer: timestamp, level, event, then every other field, dotted."""
         view: dict[str, Any] = {

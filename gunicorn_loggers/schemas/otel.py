@@ -134,6 +134,13 @@ class OtelSchema(Schema):
         )
         return otlp_json.logs_request_of(self.resource_attributes(facts.pid), ACCESS_LOGGER, [record])
 
+    def level_of(self, record: dict[str, Any]) -> str:
+        try:
+            text = record["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]["severityText"]
+        except (KeyError, IndexError, TypeError):
+            return "info"
+        return {"WARN": "warning", "FATAL": "critical"}.get(text, str(text).lower())
+
     def console_view(self, record: dict[str, Any]) -> dict[str, Any]:
         resource_logs = record["resourceLogs"][0]
         scope_logs = resource_logs["scopeLogs"][0]
