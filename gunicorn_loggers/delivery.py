@@ -439,17 +439,21 @@ class DeliveryEngine:
         self._connected = True
         return True
 
-    def _recovered(self) -> None:
+    def _recovered(self, delivered: bool) -> None:
         """A batch went through: the outage, if any, is over and the backoff starts again from the bottom.
 
         Not at connect: a collector that accepts connections and then fails every
-        batch (HTTP 503, no Fluentd ack) must see the backoff grow.
+        batch (HTTP 503, no Fluentd ack) must see the backoff grow. A batch the
+        collector answered and refused whole (HTTP 401) ends the outage too, but
+        is not reported as delivering.
         """
         self._attempts = 0
         if self._down_since is not None and self._down_reported:
             with self._mutex:
                 dropped = self.dropped
-            self._event(20, f"delivering again after {time.monotonic() - self._down_since:.1f} s; {dropped} dropped")
+            after = f"after {time.monotonic() - self._down_since:.1f} s"
+            what = f"delivering again {after}" if delivered else f"the collector answers again {after}, refusing"
+            self._event(20, f"{what}; {dropped} dropped")
         self._down_since = None
         self._down_reported = False
 
@@ -494,7 +498,7 @@ class DeliveryEngine:
         if outcome.error is not None:
             self._failed(outcome.error, outcome.retry_after)
         else:
-            self._recovered()
+            self._recovered(outcome.delivered > 0 or not batch)
 
     def _settle(self, batch: list[bytes], outcome: Outcome) -> None:
         """Count what the transport did with ``batch``; what it hands back becomes the next batch.
@@ -521,6 +525,7 @@ class DeliveryEngine:
         if rejected:
             note = outcome.note or "refused by the collector"
             self._rejections[note] = self._rejections.get(note, 0) + rejected
+            self._last_error = f"the collector rejected records: {note}"  # what the exit report gives as the cause
         if delivered:
             self._rejecting = False
         elif rejected:

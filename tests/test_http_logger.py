@@ -273,3 +273,20 @@ def test_a_collector_quoting_the_bare_token_and_password_in_its_error_shows_neit
     assert "token *** for" in reports[0]["message"]
     output = gunicorn.all_output()
     assert token not in output and password not in output
+
+
+def test_a_collector_that_comes_back_refusing_is_not_reported_as_delivering(server):
+    """500 (an outage, retried), then 401 on everything: the reports say what happened, and the exit
+    report names the refusal as the cause of the drops, not the 500 that came before it."""
+    with HttpReceiver("ndjson") as receiver:
+        receiver.answers = [Answer(500)] + [Answer(401)] * 200
+        gunicorn = server(receiver)
+        gunicorn.request("/refused")
+        gunicorn.wait_for(
+            lambda: [r for r in gunicorn.delivery_reports() if "answers again" in r["message"]], what="the report"
+        )
+        gunicorn.stop()
+    messages = [r["message"] for r in gunicorn.delivery_reports()]
+    assert not any("delivering again" in message for message in messages), messages
+    exits = [message for message in messages if " at exit: " in message and "dropped" in message]
+    assert exits and all("last error: the collector rejected records: HTTP 401" in m for m in exits), exits
