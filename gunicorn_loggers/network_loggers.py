@@ -366,6 +366,12 @@ class HttpLogger(NetworkLogger):
             index = _text(env, "BULK_INDEX")
             if index is None and not target.path.rstrip("/").endswith("/_bulk"):
                 raise ConfigError(f"{PREFIX}URL for the bulk format ends in /_bulk or /<data stream>/_bulk")
+            if index is not None and target.path.rstrip("/") != "/_bulk":
+                # Elasticsearch takes the action's _index over the URL's: one of them would be ignored
+                raise ConfigError(
+                    f"{PREFIX}BULK_INDEX={index!r} names a data stream and so does {PREFIX}URL "
+                    f"(.../<data stream>/_bulk): keep one of them"
+                )
             if index is None and target.path.rstrip("/") == "/_bulk":
                 index = "logs-gunicorn-default"
             return BulkFormat(index)

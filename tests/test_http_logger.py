@@ -224,6 +224,14 @@ def test_413_splits_the_batch_and_a_record_too_large_alone_is_rejected(server):
         ({"GUNICORN_LOGGERS_URL": "http://u:hunter22@/x"}, "has no host"),
         ({"GUNICORN_LOGGERS_URL": "http://h/x", "GUNICORN_LOGGERS_HTTP_FORMAT": "xml"}, "ndjson, loki, bulk"),
         ({"GUNICORN_LOGGERS_URL": "http://h/x", "GUNICORN_LOGGERS_HTTP_FORMAT": "bulk"}, "ends in /_bulk"),
+        (
+            {
+                "GUNICORN_LOGGERS_URL": "http://u:hunter22@h/ds1/_bulk",
+                "GUNICORN_LOGGERS_HTTP_FORMAT": "bulk",
+                "GUNICORN_LOGGERS_BULK_INDEX": "myidx",
+            },
+            "BULK_INDEX='myidx' names a data stream and so does",
+        ),
         ({"GUNICORN_LOGGERS_URL": "http://h/x", "GUNICORN_LOGGERS_HTTP_HEADERS": "Bad Name=hunter22"}, "item 1"),
         ({"GUNICORN_LOGGERS_URL": "http://h/x", "GUNICORN_LOGGERS_HTTP_HEADERS": "A=${NOPE}"}, "${NOPE}, which is"),
         ({"GUNICORN_LOGGERS_URL": "https://h/x", "GUNICORN_LOGGERS_CA_FILE": "/nonexistent.pem"}, "cannot load"),
