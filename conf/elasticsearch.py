@@ -8,6 +8,7 @@ streams require. Items the cluster refuses for good (a mapping error) are counte
 reported; items it pushes back (429, 5xx) are sent again. An API key instead of a
 password: GUNICORN_LOGGERS_HTTP_HEADERS="Authorization=ApiKey ${ES_API_KEY}". A private
 CA: GUNICORN_LOGGERS_CA_FILE=/etc/ssl/es-ca.pem. stderr keeps the delivery reports.
+Bodies are gzipped (GUNICORN_LOGGERS_HTTP_GZIP=on here; off is the option's own default).
 """
 
 import os

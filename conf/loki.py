@@ -8,6 +8,7 @@ OTEL_SERVICE_NAME), level and kind (access or error). Query with
 {service_name="shop", kind="access"} | json. Multi-tenant Loki:
 GUNICORN_LOGGERS_HTTP_HEADERS="X-Scope-OrgID=tenant1". stderr keeps the delivery
 reports and, while Loki is not taking records, a copy of the error log.
+Bodies are gzipped (GUNICORN_LOGGERS_HTTP_GZIP=on here; off is the option's own default).
 """
 
 import os
