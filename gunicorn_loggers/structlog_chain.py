@@ -130,6 +130,19 @@ def _report_processor_error(record: dict[str, Any], error: str) -> None:
     record["processor_error"] = f"{earlier}; {error}" if isinstance(earlier, str) and earlier else error
 
 
+def _added_by_structlog(key: str, value: Any, record: logging.LogRecord) -> bool:
+    """Is this key one structlog's own processors add (``add_log_level``, ``add_logger_name``,
+    ``TimeStamper``), which the schema already carries? A ``level`` or ``logger`` the app passed
+    itself, with another value, is the app's field: it is kept (under ``extra`` if it clashes)."""
+    if key not in STRUCTLOG_META:
+        return False
+    if key == "level":
+        return isinstance(value, str) and value.lower() in (record.levelname.lower(), "warn", "exception")
+    if key == "logger":
+        return value == record.name
+    return True
+
+
 def _text_of(value: Any) -> str:
     try:
         return str(value)
@@ -179,7 +192,7 @@ class StructlogFormatter(structlog.stdlib.ProcessorFormatter):
         if isinstance(stack_info, str):
             stack = f"{stack}\n{stack_info}" if stack else stack_info
         if from_structlog:
-            extras = {key: value for key, value in event.items() if key not in STRUCTLOG_META}
+            extras = {key: value for key, value in event.items() if not _added_by_structlog(key, value, record)}
         else:
             extras = merge_record_extra(record, {}, reserved=RECORD_ATTRIBUTES)
         if not isinstance(message, str):

@@ -38,6 +38,7 @@ def app(environ, start_response):
         except ZeroDivisionError:
             slog.exception("structlog caught it")
         slog.info("drop me")
+        slog.info("fields named like structlog's", level="bogus", logger="custom", timestamp="t")
     if path == "/odd":
         log.info("odd values", extra={"bad": BadRepr(), "data": b"\xff", "deep": nested(200)})
         cyclic = {}

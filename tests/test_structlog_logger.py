@@ -44,6 +44,8 @@ def test_structlog_stdlib_and_gunicorn_events_share_one_schema_and_the_processor
     assert failure["error"]["type"] == "ZeroDivisionError"
     assert "1 / 0" in failure["error"]["stack_trace"]
     assert by_message(server, "drop me") == []  # a processor raised DropEvent
+    (own,) = by_message(server, "fields named like structlog's")  # the app's own fields, not structlog's
+    assert own["level"] == "bogus" and own["logger"] == "custom" and own["log.level"] == "info"
     (stdlib,) = server.wait_for(lambda: by_message(server, "app says hello"))
     assert stdlib["user_id"] == 42 and stdlib["region"] == "eu-west-1"
     booting = [r for r in server.error_records() if r["message"].startswith("Booting worker")]
