@@ -139,6 +139,9 @@ class DeliveryEngine:
         self.flush_timeout = flush_timeout
         self.name = name or transport.name
         self._linger = linger
+        #: The engine that replaces this one after a SIGHUP, if it sends the same frames the
+        #: same way: what this one still holds when it closes goes on in it, not to the floor.
+        self.successor: DeliveryEngine | None = None
         self._reset()
         _ENGINES.add(self)
 
@@ -156,6 +159,7 @@ class DeliveryEngine:
         self.dropped_oversize = 0
         self.dropped_rejected = 0
         self.dropped_at_exit = 0
+        self.handed_over = 0
         self._pid = 0
         self._closing = False
         self._closed = False
@@ -233,6 +237,7 @@ class DeliveryEngine:
                 "dropped_oversize": self.dropped_oversize,
                 "dropped_rejected": self.dropped_rejected,
                 "dropped_at_exit": self.dropped_at_exit,
+                "handed_over": self.handed_over,
                 "pending": self._pending_records,
                 "pending_bytes": self._pending_bytes,
             }
@@ -274,12 +279,17 @@ class DeliveryEngine:
             finished = self._await_sender()
         if self._events or self._rejections:
             self._report_if_due(force=True)  # what the rate limit held back, before the totals
+        successor = self.successor if finished else None  # a send still under way may yet deliver its batch
         with self._mutex:
             self._closed = True
-            self.dropped_at_exit += self._pending_records
+            handed = [*self._batch, *self._queue] if successor is not None else []
+            self.handed_over += len(handed)
+            self.dropped_at_exit += self._pending_records - len(handed)
             self._pending_records = self._pending_bytes = 0
             self._queue.clear()
             self._batch = []
+        for frame in handed:  # counted as produced there; a full buffer there drops and counts them
+            successor.submit(frame)  # type: ignore[union-attr]
         stats = self.stats()
         if self.report is not None and stats["produced"] and (final_report or stats["dropped"]):
             level = 30 if stats["dropped"] else 20
@@ -566,9 +576,10 @@ class DeliveryEngine:
 
     @staticmethod
     def _summary(stats: dict) -> str:
+        handed = f", {stats['handed_over']} handed to the reloaded logger" if stats.get("handed_over") else ""
         return (
             f"{stats['produced']} produced, {stats['delivered']} delivered, {stats['dropped']} dropped, "
-            f"{stats['pending']} pending"
+            f"{stats['pending']} pending{handed}"
         )
 
     def _emit(self, level: int, message: str, stats: dict) -> None:

@@ -144,6 +144,7 @@ class NetworkLogger(JsonLogger):
         network = load_network_settings(cfg)
         transport = self.transport(cfg, network)  # a bad address fails here, before anything changes
         self.network = network
+        previous: DeliveryEngine | None = getattr(self, "engine", None)
         self.engine = DeliveryEngine(
             transport,
             max_records=network.buffer_records,
@@ -153,6 +154,10 @@ class NetworkLogger(JsonLogger):
             flush_timeout=max(0.1, float(cfg.graceful_timeout) - 1.0),
             linger=network.batch_wait,
         )
+        signature = self._frames_signature(cfg, transport)
+        if previous is not None and getattr(self, "_signature", None) == signature:
+            previous.successor = self.engine  # SIGHUP, nothing changed: what the old engine holds goes on here
+        self._signature = signature
         super().setup(cfg)
         access_name = self.access_log.name
         if access_name not in self._sinks and self.sends_access_log():
@@ -161,6 +166,14 @@ class NetworkLogger(JsonLogger):
             self._access_sink = sink
             self._render_access = self.access_renderer(sink)
             self._reattach_handlers()
+
+    def _frames_signature(self, cfg: Any, transport: Transport) -> tuple:
+        """What the frames and their destination depend on: equal before and after a reload, the
+        frames the old engine holds are the new one's to send."""
+        options = sorted((k, v) for k, v in option_environment(cfg).items() if k.startswith((PREFIX, "OTEL_")))
+        body = type(getattr(transport, "format", None))
+        syslog = (cfg.syslog_addr, cfg.syslog_prefix, cfg.syslog_facility, cfg.proc_name)
+        return (type(self), type(transport), self.engine.name, body, tuple(options), syslog)
 
     def known_secrets(self) -> Iterable[str]:
         secrets = getattr(self.engine.transport, "secrets", None)
