@@ -187,6 +187,8 @@ class AccessFactsCollector:
             scheme = scheme if scheme.__class__ is str else None
         facts.scheme = scheme
         host = get("HTTP_HOST")
+        if before_query[:1] != "/" and "://" in before_query:  # absolute-form: its authority is the host
+            host = authority_of(before_query) or host  # (RFC 9112 3.2.2: the Host header is then ignored)
         facts.host = (host if host.isascii() else wsgi_to_text(host)) if host else None
 
         status = resp.status
@@ -324,6 +326,12 @@ class AccessFactsCollector:
                 value = REDACTED if name in self.settings.redact_headers else wsgi_to_text(str(value))
                 headers.setdefault(name, []).append(value)
         return headers
+
+
+def authority_of(url: str) -> str | None:
+    """``host:port`` of ``http://host:port/path``, without user info; None when there is none."""
+    authority = url.partition("://")[2].partition("/")[0].rpartition("@")[2]
+    return authority or None
 
 
 def address_without_port(hop: str) -> str | None:

@@ -158,3 +158,17 @@ def test_a_redact_headers_list_adds_to_the_credentials_it_never_replaces(gunicor
         "proxy-authorization": ["REDACTED"], "accept": ["a/b"],
     }  # fmt: skip
     assert "SECRET" not in server.stdout_path.read_text() + server.stderr_path.read_text()
+
+
+@pytest.mark.parametrize("schema", ["ecs", "gcp"])
+def test_an_absolute_form_target_names_the_host(gunicorn, schema):
+    """A proxy's request names the URL in its request line; its authority wins over Host (RFC 9112 3.2.2)."""
+    server = gunicorn(env={"GUNICORN_LOGGERS_SCHEMA": schema})
+    raw = b"GET http://abs.example:8080/abs?x=1 HTTP/1.1\r\nHost: other\r\nConnection: close\r\n\r\n"
+    assert server.raw(raw).startswith(b"HTTP/1.1 200")
+    (record,) = server.wait_for_access(1)
+    if schema == "ecs":
+        assert record["url"]["original"] == "http://abs.example:8080/abs?x=1" and record["url"]["path"] == "/abs"
+        assert record["url"]["domain"] == "abs.example" and record["url"]["port"] == 8080
+    else:
+        assert record["httpRequest"]["requestUrl"] == "http://abs.example:8080/abs?x=1"

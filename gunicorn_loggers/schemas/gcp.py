@@ -54,7 +54,10 @@ class GcpSchema(Schema):
         level, _ = access_level(facts.status)
         http: dict[str, Any] = {
             "requestMethod": facts.method,
-            "requestUrl": f"{facts.scheme or 'http'}://{facts.host}{facts.target}" if facts.host else facts.target,
+            # origin-form (/path?q) gets scheme and host; absolute-form (a proxy's request) is a URL already
+            "requestUrl": f"{facts.scheme or 'http'}://{facts.host}{facts.target}"
+            if facts.host and facts.target.startswith("/")
+            else facts.target,
             "status": facts.status,
             "protocol": facts.protocol,
         }
