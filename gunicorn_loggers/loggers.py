@@ -13,6 +13,7 @@ behaves exactly as ``Logger``.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -20,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from gunicorn import util
+from gunicorn.glogging import CONFIG_DEFAULTS
 from gunicorn.instrument.statsd import Statsd
 
 from . import output_capture
@@ -121,7 +123,16 @@ class JsonLogger(Statsd):
             self._render_access = self.access_renderer(sink)
 
     def _reattach_handlers(self) -> None:
-        """``logconfig_dict`` may have replaced the handlers of gunicorn's loggers: put ours back."""
+        """``logconfig_dict`` may have replaced the handlers of gunicorn's loggers: put ours back.
+
+        gunicorn lays a ``logconfig_dict`` over its own defaults, which hang text console
+        handlers on gunicorn's loggers and the root: every line would come out twice,
+        once as text. Those go, unless the user's dict defines handlers of their names.
+        """
+        dropped = self._gunicorn_default_handlers()
+        for log in (self.error_log, self.access_log, logging.getLogger()):
+            for handler in [h for h in log.handlers if getattr(h, "name", None) in dropped]:
+                log.removeHandler(handler)
         for log in (self.error_log, self.access_log):
             log.propagate = False
             sink = self._sinks.get(log.name)
@@ -129,6 +140,19 @@ class JsonLogger(Statsd):
                 handler = SinkHandler(sink, self.make_formatter(sink))
                 handler._gunicorn = True
                 log.addHandler(handler)
+
+    def _gunicorn_default_handlers(self) -> frozenset[str]:
+        """Names of the handlers gunicorn's defaults added under a ``logconfig_dict`` (or JSON file)."""
+        user_config = self.cfg.logconfig_dict
+        if not user_config and self.cfg.logconfig_json:
+            try:
+                with open(self.cfg.logconfig_json) as file:
+                    user_config = json.load(file)
+            except (OSError, ValueError):
+                user_config = {}
+        if not user_config or not isinstance(user_config, dict):
+            return frozenset()
+        return frozenset(CONFIG_DEFAULTS["handlers"]) - set(user_config.get("handlers") or ())
 
     def _attach_root_handler(self, settings: Settings) -> None:
         """Send the app's own records to the error log, unless the app configured logging itself."""
@@ -142,7 +166,9 @@ class JsonLogger(Statsd):
         handler = SinkHandler(sink, self.make_formatter(sink))
         setattr(handler, ROOT_HANDLER_TAG, True)
         root.addHandler(handler)
-        root.setLevel(self.loglevel)
+        user_root = (self.cfg.logconfig_dict or {}).get("root") if isinstance(self.cfg.logconfig_dict, dict) else None
+        if not (isinstance(user_root, dict) and "level" in user_root):  # a level the user set for the root stays
+            root.setLevel(self.loglevel)
 
     # -- per request -----------------------------------------------------------------------
 

@@ -24,6 +24,8 @@ def app(environ, start_response):
     if path == "/log":
         log.warning("app says hello", extra={"user_id": 42, "tags": {"a", "b"}, "payload": {"nested": [1, 2]}})
         log.info("info from app %s", "with args", extra={"log.level": "forged", "@timestamp": "forged"})
+    if path == "/log-debug":
+        log.debug("app says debug")
     if path == "/ctx":
         time.sleep(0.005)
         log.info("inside the request", extra={"sent_id": environ.get("HTTP_X_REQUEST_ID")})

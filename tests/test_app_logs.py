@@ -67,3 +67,28 @@ def test_error_records_follow_the_chosen_schema(gunicorn, schema):
         assert failed["logging.googleapis.com/sourceLocation"]["function"]
     else:
         assert failed["level"] == "error" and failed["exc_type"] == "ValueError"
+
+
+@pytest.mark.parametrize(
+    "logconfig",
+    [
+        {"version": 1, "root": {"level": "DEBUG"}},  # only the root: gunicorn's defaults fill in the rest
+        {"version": 1, "loggers": {"tests.app": {"level": "DEBUG"}}},
+    ],
+    ids=["root-only", "loggers-only"],
+)
+def test_a_partial_logconfig_dict_gives_no_text_lines_and_no_duplicates(gunicorn, tmp_path, logconfig):
+    """gunicorn lays logconfig_dict over its defaults, whose text console handlers would double every line."""
+    conf = tmp_path / "partial.conf.py"
+    conf.write_text(f"logconfig_dict = {logconfig!r}\n")
+    server = gunicorn("-c", str(conf))
+    server.request("/log")
+    records = server.wait_for(lambda: len(app_records(server)) >= 2 and app_records(server))
+    server.wait_for_access(1)
+    assert server.stdout_path.read_text() == ""
+    assert "Starting gunicorn" not in server.stderr_path.read_text()  # no text copy of gunicorn's messages
+    starting = [r for r in server.error_records() if r["message"].startswith("Starting gunicorn")]
+    assert len(starting) == 1 and len(records) == 2
+    if "root" in logconfig:  # the user's root level stays: the app's debug lines come out too
+        server.request("/log-debug")
+        server.wait_for(lambda: [r for r in app_records(server) if r["log.level"] == "debug"], what="a debug line")
