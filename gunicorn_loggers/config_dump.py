@@ -19,7 +19,7 @@ CONFIGURATION_HEADER = "Current configuration:"
 _RAW_ENV = "  raw_env: "
 
 #: Variable names whose whole value is a credential, or may hold one (``*_HEADERS``).
-SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|PWD|KEY|AUTH|CREDENTIAL|COOKIE|SESSION|PRIVATE|SIGNATURE|HEADERS", re.I)
+SECRET_NAME = re.compile(r"TOKEN|SECRET|PASS|PWD|KEY|AUTH|CREDENTIAL|COOKIE|SESSION|PRIVATE|SIGNATURE|HEADERS", re.I)
 _USER_INFO = re.compile(r"(?<=://)[^/@\s]*@")
 
 

@@ -20,6 +20,8 @@ PASSWORD, TOKEN, DB_PASSWORD, QUERY_TOKEN = "pa55-c0nf-9z", "tok-c0nf-7y", "db-c
     ("assignment", "expected"),
     [
         ("DATABASE_PASSWORD=hunter2", "DATABASE_PASSWORD=REDACTED"),
+        ("DB_PASS=hunter2pass", "DB_PASS=REDACTED"),
+        ("GPG_PASSPHRASE=x y z", "GPG_PASSPHRASE=REDACTED"),
         ("OTEL_EXPORTER_OTLP_HEADERS=api-key=abc", "OTEL_EXPORTER_OTLP_HEADERS=REDACTED"),
         ("GUNICORN_LOGGERS_HTTP_HEADERS=X=${T}", "GUNICORN_LOGGERS_HTTP_HEADERS=REDACTED"),
         ("SINK=https://bob:pw@logs.example/x?a=1&token=t", "SINK=https://REDACTED@logs.example/x?a=1&token=REDACTED"),
