@@ -17,8 +17,7 @@ from pythonjsonlogger.core import BaseJsonFormatter, merge_record_extra
 from .config import Settings, active_settings, load_settings
 from .encoding import encode_line
 from .log_facts import collect_log_facts
-from .record_builder import GUNICORN_ERROR_LOGGER, RecordBuilder, builder_for
-from .redaction import redact_queries_in_text
+from .record_builder import RecordBuilder, builder_for
 from .sinks.logger import PREBUILT
 
 #: Attributes gunicorn-loggers sets on records for its own use; never logged as extras.
@@ -62,8 +61,7 @@ class JsonFormatter(BaseJsonFormatter):
                 text = f"{record.msg!r} % <arguments whose repr() failed>"
             except Exception:
                 text = f"<unprintable {type(record.msg).__qualname__}>"
-        if record.name == GUNICORN_ERROR_LOGGER:
-            text = redact_queries_in_text(text, self.builder.collector.redact_query)
+        text = self.builder.safe_message(record, text)
         facts = collect_log_facts(record, text, None, {"format_error": f"{type(exc).__name__}: {exc}"})
         facts.error_type = facts.error_message = None
         return self.jsonify_log_record(self.builder.schema.log(facts))

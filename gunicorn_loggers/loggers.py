@@ -141,8 +141,8 @@ class JsonLogger(Statsd):
                 handler._gunicorn = True
                 log.addHandler(handler)
 
-    def _gunicorn_default_handlers(self) -> frozenset[str]:
-        """Names of the handlers gunicorn's defaults added under a ``logconfig_dict`` (or JSON file)."""
+    def _user_logconfig(self) -> dict[str, Any]:
+        """The dict gunicorn laid over its defaults: ``logconfig_dict``, or the ``logconfig_json`` file."""
         user_config = self.cfg.logconfig_dict
         if not user_config and self.cfg.logconfig_json:
             try:
@@ -150,7 +150,12 @@ class JsonLogger(Statsd):
                     user_config = json.load(file)
             except (OSError, ValueError):
                 user_config = {}
-        if not user_config or not isinstance(user_config, dict):
+        return user_config if isinstance(user_config, dict) else {}
+
+    def _gunicorn_default_handlers(self) -> frozenset[str]:
+        """Names of the handlers gunicorn's defaults added under a ``logconfig_dict`` (or JSON file)."""
+        user_config = self._user_logconfig()
+        if not user_config:
             return frozenset()
         return frozenset(CONFIG_DEFAULTS["handlers"]) - set(user_config.get("handlers") or ())
 
@@ -166,7 +171,7 @@ class JsonLogger(Statsd):
         handler = SinkHandler(sink, self.make_formatter(sink))
         setattr(handler, ROOT_HANDLER_TAG, True)
         root.addHandler(handler)
-        user_root = (self.cfg.logconfig_dict or {}).get("root") if isinstance(self.cfg.logconfig_dict, dict) else None
+        user_root = self._user_logconfig().get("root")
         if not (isinstance(user_root, dict) and "level" in user_root):  # a level the user set for the root stays
             root.setLevel(self.loglevel)
 

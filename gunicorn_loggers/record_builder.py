@@ -34,9 +34,13 @@ class RecordBuilder:
             facts = self.collector.from_uvicorn_record(record)
             if facts is not None:
                 return self.schema.access(facts)
-        if record.name == GUNICORN_ERROR_LOGGER:  # gunicorn quotes request targets in its messages
-            message = redact_queries_in_text(message, self.collector.redact_query)
-        return self.schema.log(collect_log_facts(record, message, stack, extras))
+        return self.schema.log(collect_log_facts(record, self.safe_message(record, message), stack, extras))
+
+    def safe_message(self, record: logging.LogRecord, message: str) -> str:
+        """``message`` of ``record``, with the query secrets gunicorn's own messages quote redacted."""
+        if record.name == GUNICORN_ERROR_LOGGER:  # "Error handling request GET /x?token=...", refused lines
+            return redact_queries_in_text(message, self.collector.redact_query)
+        return message
 
 
 _cached: tuple[Settings, RecordBuilder] | None = None

@@ -31,6 +31,8 @@ KNOWN_METHODS = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH
 
 
 _NONE: dict[str, list[str]] = {}
+#: ``WARN`` -> ``warning``...: the inverse of the severity texts records are written with.
+_LEVEL_OF_SEVERITY_TEXT = {text: level for level, (_, text) in otlp_json.SEVERITY.items()}
 
 
 class OtelSchema(Schema):
@@ -139,7 +141,7 @@ class OtelSchema(Schema):
             text = record["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]["severityText"]
         except (KeyError, IndexError, TypeError):
             return "info"
-        return {"WARN": "warning", "FATAL": "critical"}.get(text, str(text).lower())
+        return _LEVEL_OF_SEVERITY_TEXT.get(text, str(text).lower())
 
     def console_view(self, record: dict[str, Any]) -> dict[str, Any]:
         resource_logs = record["resourceLogs"][0]

@@ -81,7 +81,7 @@ class Secrets:
                 continue
             words = value.split()
             # "Bearer TOKEN", "Basic B64": the credentials follow the scheme's name
-            for candidate in (value, *words[1:]) if len(words) > 1 else (value,):
+            for candidate in (value, *words[1:]):
                 if len(candidate) >= self.SHORTEST and candidate not in self.values:
                     self.values.append(candidate)
         self.values.sort(key=len, reverse=True)  # longest first: a token inside a header value
@@ -151,8 +151,7 @@ def parse_http_url(url: str, secrets: Secrets | None = None) -> HttpTarget:
         token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
         authorization = f"Basic {token}"
         if secrets is not None:
-            names = [name for name in (user, parts.username or "") if len(name) >= 3]  # "a" would garble reports
-            secrets.add(*names, password, parts.password or "", token)
+            secrets.add(user, parts.username or "", password, parts.password or "", token)  # short ones skipped
     if secrets is not None and parts.query:
         secrets.add(parts.query)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
