@@ -158,8 +158,9 @@ class AccessFactsCollector:
         raw_uri = get("RAW_URI")
         if raw_uri is None:  # not gunicorn's environ (gevent_pywsgi): rebuild it
             raw_uri = (get("SCRIPT_NAME") or "") + (get("PATH_INFO") or "")
-            if get("QUERY_STRING"):
-                raw_uri += "?" + get("QUERY_STRING")
+            query_string = get("QUERY_STRING")
+            if query_string:
+                raw_uri += "?" + query_string
         before_query, has_query, raw_query = raw_uri.partition("?")
         if before_query.isascii():
             before_text = before_query
@@ -300,9 +301,10 @@ class AccessFactsCollector:
         for hop in reversed(forwarded.split(",")):
             hop = hop.strip()
             if not IS_IP[hop]:
-                hop = address_without_port(hop)
-                if hop is None:
+                address = address_without_port(hop)
+                if address is None:
                     break
+                hop = address
             client = hop
             if not self.is_trusted(hop):
                 break

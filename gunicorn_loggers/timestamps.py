@@ -18,13 +18,12 @@ _THREE_DIGITS = tuple(f"{number:03d}" for number in range(1000))
 def rfc3339_utc(time_ns: int) -> str:
     """``2026-11-25T12:00:00.123456Z``: microseconds, which every schema we emit accepts."""
     global _cached
-    seconds = time_ns // 1_000_000_000
-    cached_second, prefix = _cached
+    seconds, nanos = divmod(time_ns, 1_000_000_000)
+    cached_second, prefix = _cached  # one tuple: a thread never pairs a second with another's prefix
     if cached_second != seconds:
         prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(seconds))
         _cached = (seconds, prefix)
-    micros = time_ns // 1000
-    return prefix + _THREE_DIGITS[micros // 1000 % 1000] + _THREE_DIGITS[micros % 1000] + "Z"
+    return f"{prefix}{_THREE_DIGITS[nanos // 1_000_000]}{_THREE_DIGITS[nanos // 1000 % 1000]}Z"
 
 
 def rfc3339_utc_ns(stamp: object) -> int | None:
