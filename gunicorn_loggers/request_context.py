@@ -32,8 +32,11 @@ class RequestContext(NamedTuple):
 
 _current: ContextVar[RequestContext | None] = ContextVar("gunicorn_loggers_request", default=None)
 
-#: Where the WSGI middleware leaves the request's id for ``Logger.access``, which gets the environ.
+#: Where the WSGI middleware leaves the request's id, for the app.
 REQUEST_ID_ENVIRON_KEY = "gunicorn_loggers.request_id"
+#: Where it leaves the whole :class:`RequestContext` for ``Logger.access``, which gets the environ:
+#: the id and the trace it read are the access record's, and the trace is not parsed twice.
+REQUEST_CONTEXT_ENVIRON_KEY = "gunicorn_loggers.request"
 
 _asgi_in_use = False
 
@@ -120,8 +123,9 @@ class WsgiRequestContext:
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         request_id = clean_request_id(environ.get(self.environ_key)) or new_request_id()
-        environ[REQUEST_ID_ENVIRON_KEY] = request_id
         context = RequestContext(request_id, parse_traceparent(environ.get("HTTP_TRACEPARENT")))
+        environ[REQUEST_ID_ENVIRON_KEY] = request_id
+        environ[REQUEST_CONTEXT_ENVIRON_KEY] = context
         token = _current.set(context)
         header = self.header
 

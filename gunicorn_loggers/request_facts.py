@@ -29,7 +29,13 @@ from .correlation import TraceContext, clean_request_id, parse_traceparent
 from .memo import Memo
 from .process_id import current_pid
 from .redaction import REDACTED, QueryRedactor, redact_target
-from .request_context import REQUEST_ID_ENVIRON_KEY, asgi_in_use, current_request, failed_request
+from .request_context import (
+    REQUEST_CONTEXT_ENVIRON_KEY,
+    RequestContext,
+    asgi_in_use,
+    current_request,
+    failed_request,
+)
 from .text import wsgi_to_text
 
 _MICROSECOND = timedelta(microseconds=1)
@@ -221,16 +227,18 @@ class AccessFactsCollector:
         facts.referer = self.referers[referer] if referer is not None else None
         authorization = get("HTTP_AUTHORIZATION")
         facts.user_name = BASIC_AUTH_USERS[authorization] if authorization else None
-        request_id = get(REQUEST_ID_ENVIRON_KEY)  # our WSGI middleware's: what the app's records carry
-        if request_id is None:
+        context = get(REQUEST_CONTEXT_ENVIRON_KEY)  # our WSGI middleware's: what the app's records carry
+        if context.__class__ is RequestContext:
+            facts.request_id, facts.trace = context
+        else:
             request_id = get(self.request_id_key)
             if request_id:
                 request_id = clean_request_id(request_id)
             elif asgi_in_use():
                 request_id = self.response_request_id(resp)
-        facts.request_id = request_id
-        traceparent = get("HTTP_TRACEPARENT")
-        facts.trace = parse_traceparent(traceparent) if traceparent else None
+            facts.request_id = request_id
+            traceparent = get("HTTP_TRACEPARENT")
+            facts.trace = parse_traceparent(traceparent) if traceparent else None
 
         facts.request_headers = self._request_headers(environ) if self.wanted_request_headers else None
         facts.response_headers = self._response_headers(resp) if self.wanted_response_headers else None
@@ -380,7 +388,7 @@ def error_response_environ(environ: dict, req: Any) -> dict:
         filled.setdefault("wsgi.url_scheme", scheme)
     context = failed_request()
     if context is not None:
-        filled.setdefault(REQUEST_ID_ENVIRON_KEY, context.request_id)
+        filled.setdefault(REQUEST_CONTEXT_ENVIRON_KEY, context)
     return filled
 
 
