@@ -9,7 +9,11 @@ Compares, side by side in one run, what one call of ``Logger.access()`` costs:
   with one trivial user processor (``benchmarks.bench_processors.add_field``);
 * a "floor": an equivalent dict built by hand, ``orjson.dumps`` + ``os.write``;
 * for information, ``JsonLogger`` (ecs) with ``GUNICORN_LOGGERS_ACCESS_FLUSH_INTERVAL=1``:
-  what the default's one ``write`` system call per record costs, by comparison.
+  what the default's one ``write`` system call per record costs, by comparison;
+* for information, ``JsonLogger`` (ecs) behind the request-context middleware that
+  every shipped conf file installs: ``access()`` alone, on an environ the middleware
+  filled (it finds the id and the trace there), and the whole per-request cost, the
+  middleware's call (around an app that does nothing) plus ``access()``.
 
 Every logger writes to its own temporary file, which is checked (line count,
 and JSON for the JSON writers, and the processor's field where there is one)
@@ -60,6 +64,7 @@ from gunicorn.http.parser import RequestParser
 
 from gunicorn_loggers import JsonLogger, StructlogLogger
 from gunicorn_loggers.encoding import encode_line
+from gunicorn_loggers.request_context import WsgiRequestContext
 from gunicorn_loggers.sinks.buffered import BufferedSink
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -186,6 +191,30 @@ def make_floor(path: str) -> tuple[Callable[..., None], Callable[[], None]]:
     return floor_access, lambda: os.close(fd)
 
 
+def make_middleware_contenders(logger: JsonLogger) -> tuple[Callable[..., None], Callable[..., None]]:
+    """``access()`` after the middleware ran, and middleware + ``access()``, on the same request.
+
+    The middleware sets its keys in the environ it is given on every call, so one
+    environ serves every call; the app it wraps answers at once.
+    """
+
+    def app(environ: dict, start_response: Callable) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [b""]
+
+    def start_response(status: str, headers: list, exc_info: Any = None) -> None:
+        return None
+
+    middleware = WsgiRequestContext(app)
+    access = logger.access
+
+    def middleware_and_access(resp: Any, req: Any, environ: dict, request_time: Any) -> None:
+        middleware(environ, start_response).close()
+        access(resp, req, environ, request_time)
+
+    return access, middleware_and_access
+
+
 # -- checks ------------------------------------------------------------------------------------
 
 
@@ -261,6 +290,11 @@ def run_timings(args: argparse.Namespace, tmp: str) -> int:
         raise SystemExit(f"JsonLogger with {FLUSH_ENV}=1 writes through {type(bsink).__name__}, not BufferedSink")
     bname = "JsonLogger.access (ecs, flush 1 s)"  # FLUSH_ENV=1
     contenders.append(Contender("buffered", bname, blogger.access, bpath, True, None, bsink.flush))
+    mpath = os.path.join(tmp, "json-middleware.log")
+    mlogger = build_json_logger("ecs", mpath, err)
+    after_middleware, middleware_and_access = make_middleware_contenders(mlogger)
+    contenders.append(Contender("after-mw", "JsonLogger.access (ecs, after middleware)", after_middleware, mpath, True))
+    contenders.append(Contender("mw+ecs", "middleware + JsonLogger.access (ecs)", middleware_and_access, mpath, True))
     spath = os.path.join(tmp, "structlog.log")
     slogger = build_structlog_logger(None, spath, err)
     contenders.append(Contender("structlog", "StructlogLogger.access (ecs)", slogger.access, spath, True))
@@ -280,6 +314,8 @@ def run_timings(args: argparse.Namespace, tmp: str) -> int:
     contenders.append(Contender("floor", "floor: dict + orjson + os.write", floor, fpath, True))
 
     request = make_request(glogger.cfg)
+    middleware_and_access(*request)  # the environ now holds what the middleware leaves: a fresh one each call
+    check_and_truncate(mpath, 1, True)
     labels = [c.label for c in contenders]
     names = {c.label: c.name for c in contenders}
     results: dict[str, list[float]] = {label: [] for label in labels}
@@ -289,6 +325,8 @@ def run_timings(args: argparse.Namespace, tmp: str) -> int:
         "StructlogLogger / JsonLogger(ecs)": ("structlog", "ecs", TARGET_STRUCTLOG_RATIO),
         "StructlogLogger(+add_field) / JsonLogger(ecs)": ("structlog+proc", "ecs", None),
         "JsonLogger(ecs, buffered) / gunicorn Logger": ("buffered", "gunicorn", None),
+        "JsonLogger(ecs) after middleware / gunicorn Logger": ("after-mw", "gunicorn", None),
+        "middleware + JsonLogger(ecs) / gunicorn Logger": ("mw+ecs", "gunicorn", None),
     }
     ratios: dict[str, list[float]] = {name: [] for name in ratio_specs}
 
@@ -342,7 +380,7 @@ def run_timings(args: argparse.Namespace, tmp: str) -> int:
         run_profile(args, "StructlogLogger.access (ecs)", slogger, request)
 
     close_floor()
-    for logger in (*json_loggers.values(), blogger, slogger, plogger):
+    for logger in (*json_loggers.values(), blogger, mlogger, slogger, plogger):
         for sink in logger._sinks.values():
             sink.close()
     return 0

@@ -15,8 +15,8 @@ closed, so nothing leaks into the next request served by the same thread.
 from __future__ import annotations
 
 import inspect
+import os
 import sys
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar, Token
 from typing import Any, NamedTuple
@@ -29,6 +29,9 @@ class RequestContext(NamedTuple):
     request_id: str
     trace: TraceContext | None
 
+
+#: ``RequestContext``'s own ``__new__`` is Python code: this builds one in half the time.
+_new_context = tuple.__new__
 
 _current: ContextVar[RequestContext | None] = ContextVar("gunicorn_loggers_request", default=None)
 
@@ -75,8 +78,18 @@ def _leave_on(exc: BaseException, context: RequestContext) -> None:
         pass
 
 
+#: The variant nibble of a random UUID (RFC 9562: 10xx) from any hex digit.
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+
+
 def new_request_id() -> str:
-    return uuid.uuid4().hex
+    """A random (version 4) UUID in hex, as ``uuid.uuid4().hex`` writes it, in half its time.
+
+    It runs on every request that comes without an id; ``uuid4()`` builds a ``UUID``
+    object and an integer for a string we only need once.
+    """
+    digits = os.urandom(16).hex()
+    return f"{digits[:12]}4{digits[13:16]}{_VARIANT[digits[16]]}{digits[17:]}"
 
 
 def _header_names() -> tuple[str, str]:
@@ -123,14 +136,18 @@ class WsgiRequestContext:
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         request_id = clean_request_id(environ.get(self.environ_key)) or new_request_id()
-        context = RequestContext(request_id, parse_traceparent(environ.get("HTTP_TRACEPARENT")))
+        traceparent = environ.get("HTTP_TRACEPARENT")
+        context = _new_context(RequestContext, (request_id, parse_traceparent(traceparent) if traceparent else None))
         environ[REQUEST_ID_ENVIRON_KEY] = request_id
         environ[REQUEST_CONTEXT_ENVIRON_KEY] = context
         token = _current.set(context)
         header = self.header
 
         def start_with_id(status: str, headers: list, exc_info: Any = None) -> Callable:
-            if not any(name.lower() == header for name, _ in headers):
+            for name, _ in headers:
+                if name.lower() == header:
+                    break
+            else:
                 headers.append((header, request_id))
             return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
 

@@ -3,9 +3,11 @@
 import concurrent.futures
 import http.client
 import socket
+import uuid
 
 import pytest
 
+from gunicorn_loggers.request_context import new_request_id
 from tests.gunicorn_process import REPO
 
 CONF = ("-c", str(REPO / "conf" / "json.py"))
@@ -48,12 +50,22 @@ def test_concurrent_requests_never_share_ids(gunicorn, worker):
     assert sorted(r["http"]["request"]["id"] for r in access) == sorted(f"req-{n}" for n in range(80))
 
 
+def test_generated_ids_are_distinct_random_uuids():
+    """Version 4, RFC 9562 variant, lower-case hex without dashes: what ``uuid.uuid4().hex`` gives."""
+    ids = [new_request_id() for _ in range(20_000)]
+    assert len(set(ids)) == len(ids)
+    for request_id in ids:
+        parsed = uuid.UUID(request_id)
+        assert parsed.hex == request_id and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+    assert {request_id[16] for request_id in ids} == set("89ab")  # every variant digit occurs
+
+
 @pytest.mark.parametrize("sent", [None, "has spaces, so it is refused"])
 def test_generated_id_is_returned_and_shared_with_the_access_record(gunicorn, sent):
     server = gunicorn(*CONF, logger_class=None)
     headers = {"traceparent": TRACEPARENT} | ({"X-Request-ID": sent} if sent else {})
     status, returned = get(server, "/ctx", headers)
-    assert status == 200 and len(returned) == 32
+    assert status == 200 and uuid.UUID(returned).hex == returned and uuid.UUID(returned).version == 4
     (record,) = server.wait_for(lambda: app_records(server))
     (access,) = server.wait_for_access(1)
     assert record["http"]["request"]["id"] == returned == access["http"]["request"]["id"]
