@@ -25,7 +25,7 @@ from gunicorn.glogging import CONFIG_DEFAULTS
 from gunicorn.instrument.statsd import Statsd
 
 from . import output_capture
-from .config import Settings, activate, load_settings
+from .config import ConfigError, Settings, activate, load_settings
 from .config_dump import is_configuration_dump, redact_configuration
 from .encoding import encode_line
 from .formatter import JsonFormatter
@@ -64,14 +64,64 @@ class JsonLogger(Statsd):
 
     # -- set-up, run again by gunicorn on SIGHUP -------------------------------------------
 
+    #: What a set-up replaces; a set-up that fails part-way puts these back.
+    _set_up_state: tuple[str, ...] = (
+        "cfg",
+        "loglevel",
+        "_access_log_enabled",
+        "settings",
+        "schema",
+        "collector",
+        "_sinks",
+        "_access_sink",
+        "_render_access",
+    )
+
     def setup(self, cfg: Any) -> None:
+        """Check the whole configuration first, then replace the sinks.
+
+        A user's mistake (a bad option, a log file that cannot be opened) is a
+        ConfigError: at start gunicorn prints it as one line and exits. On SIGHUP it
+        is one error record, and the previous configuration stays, untouched.
+        """
+        try:
+            settings = self.check(cfg)
+        except ConfigError as exc:
+            if not hasattr(self, "settings"):
+                raise
+            self.error("reloading the logger configuration failed, keeping the previous one: %s", exc)
+            return
+        self.apply(cfg, settings)
+
+    def check(self, cfg: Any) -> Settings:
+        """The settings of ``cfg``; raise ConfigError, change nothing in use."""
         settings = load_settings(cfg, extra_options=self.extra_options)  # a bad option fails here, first
-        self.prepare(settings)
+        check_log_files(cfg)
+        self.prepare(cfg, settings)
+        return settings
+
+    def prepare(self, cfg: Any, settings: Settings) -> None:
+        """Check and load what a subclass needs from the options; raise ConfigError, change nothing in use."""
+
+    def apply(self, cfg: Any, settings: Settings) -> None:
+        """Open the new sinks, then close the previous ones; a failure closes the new ones instead."""
+        before = {name: vars(self)[name] for name in self._set_up_state if name in vars(self)}
+        try:
+            self._install(cfg, settings)
+        except BaseException:
+            self._roll_back(before)
+            raise
+        self._retire(before)
+        if cfg.capture_output:
+            output_capture.install(sys)
+        else:
+            output_capture.uninstall(sys)
+
+    def _install(self, cfg: Any, settings: Settings) -> None:
         self.settings = settings
         self.schema = build_schema(settings)
         self.collector = AccessFactsCollector(settings)
         activate(settings)
-        previous = self._sinks
         self._sinks = {}
         self._access_sink = None
         self._render_access = self.access_renderer(None)
@@ -80,15 +130,30 @@ class JsonLogger(Statsd):
         self._attach_root_handler(settings)
         if self._access_sink is None and self._compute_access_log_enabled():
             self._access_sink = LoggerSink(self.access_log)
-        for sink in previous.values():
-            sink.close()
-        if cfg.capture_output:
-            output_capture.install(sys)
-        else:
-            output_capture.uninstall(sys)
 
-    def prepare(self, settings: Settings) -> None:
-        """Check and load what a subclass needs from the options; raise ConfigError, change nothing."""
+    def _retire(self, before: dict[str, Any]) -> None:
+        """The new set-up is in place: close the sinks of the previous one."""
+        for exc in close_sinks(before.get("_sinks", {}).values()):
+            self.error("gunicorn-loggers could not close a log sink of the previous set-up: %s", exc)
+
+    def _roll_back(self, before: dict[str, Any]) -> None:
+        """Close the sinks a failed set-up opened and put the previous ones back behind their handlers."""
+        failed = [sink for sink in self._sinks.values() if sink not in before.get("_sinks", {}).values()]
+        for name in self._set_up_state:
+            if name in before:
+                setattr(self, name, before[name])
+            else:
+                vars(self).pop(name, None)
+        for log in (self.error_log, self.access_log):
+            for handler in [h for h in log.handlers if getattr(h, "_gunicorn", False)]:
+                log.removeHandler(handler)
+        if "settings" in before:  # a reload: the previous set-up works again
+            self.error_log.setLevel(self.loglevel)
+            activate(self.settings)
+            self._reattach_handlers()
+            self._attach_root_handler(self.settings)
+        for exc in close_sinks(failed):
+            self.error("gunicorn-loggers could not close a log sink of the failed set-up: %s", exc)
 
     def make_sink(self, output: str, stream: Any) -> Sink:
         """The sink for ``--access-logfile`` / ``--error-logfile``; network loggers override it."""
@@ -114,10 +179,10 @@ class JsonLogger(Statsd):
         sink = self.make_sink(output, stream if stream is not None else sys.stderr)
         if log is self.access_log and self.settings.access_flush_interval > 0 and hasattr(sink, "fd"):
             sink = BufferedSink(sink, self.settings.access_flush_interval)
+        self._sinks[log.name] = sink  # from here on a failed set-up closes it
         handler = SinkHandler(sink, self.make_formatter(sink))
         handler._gunicorn = True
         log.addHandler(handler)
-        self._sinks[log.name] = sink
         if log is self.access_log:
             self._access_sink = sink
             self._render_access = self.access_renderer(sink)
@@ -240,7 +305,9 @@ class StructlogLogger(JsonLogger):
     or structlog's console renderer on a terminal (``GUNICORN_LOGGERS_RENDERER``).
     """
 
-    def prepare(self, settings: Settings) -> None:
+    _set_up_state = (*JsonLogger._set_up_state, "_processors")
+
+    def prepare(self, cfg: Any, settings: Settings) -> None:
         self._processors = load_processors(settings.processors)
 
     def setup(self, cfg: Any) -> None:
@@ -264,6 +331,29 @@ class StructlogLogger(JsonLogger):
             return lambda record: chain("info", record)
         level_of = self.schema.level_of  # a 5xx access record is an error: processors see "error"
         return lambda record: chain(level_of(record), record)
+
+
+def check_log_files(cfg: Any) -> None:
+    """``--error-logfile`` and ``--access-logfile`` can be opened, as ``make_sink`` will; else ConfigError."""
+    for option, path in (("--error-logfile", cfg.errorlog), ("--access-logfile", cfg.accesslog)):
+        if path is None or path == "-":
+            continue
+        try:
+            with open(path, "a"):
+                pass
+        except OSError as exc:
+            raise ConfigError(f"{option} {path!r} cannot be opened for writing: {exc.strerror or exc}") from None
+
+
+def close_sinks(sinks: Iterable[Sink]) -> list[Exception]:
+    """Close each sink, even when one fails (a sink left open keeps a file logrotate cannot free); the failures."""
+    failures = []
+    for sink in sinks:
+        try:
+            sink.close()
+        except Exception as exc:
+            failures.append(exc)
+    return failures
 
 
 def _is_terminal(sink: Sink | None) -> bool:

@@ -35,7 +35,7 @@ from .config import PREFIX, ConfigError, _boolean, _choice, _seconds, _text, act
 from .delivery import LINGER, DeliveryEngine, Endpoint, parse_endpoint
 from .encoding import encode_line
 from .formatter import JsonFormatter
-from .loggers import JsonLogger
+from .loggers import JsonLogger, close_sinks
 from .schemas import build_schema
 from .sinks import Sink
 from .sinks.collectors import KindFramer
@@ -140,11 +140,16 @@ class NetworkLogger(JsonLogger):
 
     # -- set-up, run again on SIGHUP ----------------------------------------------------------
 
-    def setup(self, cfg: Any) -> None:
+    _set_up_state = (*JsonLogger._set_up_state, "network", "engine", "_signature", "_local_error_sink")
+
+    def prepare(self, cfg: Any, settings: Any) -> None:
         network = load_network_settings(cfg)
         transport = self.transport(cfg, network)  # a bad address fails here, before anything changes
+        self._prepared = (network, transport)
+
+    def _install(self, cfg: Any, settings: Any) -> None:
+        network, transport = self._prepared
         self.network = network
-        previous: DeliveryEngine | None = getattr(self, "engine", None)
         self.engine = DeliveryEngine(
             transport,
             max_records=network.buffer_records,
@@ -154,11 +159,8 @@ class NetworkLogger(JsonLogger):
             flush_timeout=max(0.1, float(cfg.graceful_timeout) - 1.0),
             linger=network.batch_wait,
         )
-        signature = self._frames_signature(cfg, transport)
-        if previous is not None and getattr(self, "_signature", None) == signature:
-            previous.successor = self.engine  # SIGHUP, nothing changed: what the old engine holds goes on here
-        self._signature = signature
-        super().setup(cfg)
+        self._signature = self._frames_signature(cfg, transport)
+        super()._install(cfg, settings)
         access_name = self.access_log.name
         if access_name not in self._sinks and self.sends_access_log():
             sink = NetworkSink(self.engine, self.framer(access_name))
@@ -166,6 +168,24 @@ class NetworkLogger(JsonLogger):
             self._access_sink = sink
             self._render_access = self.access_renderer(sink)
             self._reattach_handlers()
+
+    def _retire(self, before: dict[str, Any]) -> None:
+        previous: DeliveryEngine | None = before.get("engine")
+        if previous is not None and before.get("_signature") == self._signature:
+            previous.successor = self.engine  # SIGHUP, nothing changed: what the old engine holds goes on here
+        super()._retire(before)
+        self._close_local_error_sink(before.get("_local_error_sink"))
+
+    def _roll_back(self, before: dict[str, Any]) -> None:
+        failed = self._local_error_sink
+        super()._roll_back(before)
+        self._close_local_error_sink(failed)
+
+    def _close_local_error_sink(self, sink: Sink | None) -> None:
+        """With ``LOCAL_ERRORS=off`` no network sink holds the local error log, so none closes it."""
+        if sink is not None and sink is not self._local_error_sink:
+            for exc in close_sinks([sink]):
+                self.error("gunicorn-loggers could not close the local error log of another set-up: %s", exc)
 
     def _frames_signature(self, cfg: Any, transport: Transport) -> tuple:
         """What the frames and their destination depend on: equal before and after a reload, the
@@ -469,14 +489,15 @@ class OtlpLogger(NetworkLogger):
 
     extra_options = {**NETWORK_OPTIONS, **HTTP_OPTIONS}
 
-    def prepare(self, settings: Any) -> None:
-        env = option_environment(self.cfg)
+    def prepare(self, cfg: Any, settings: Any) -> None:
+        env = option_environment(cfg)
         chosen = _text(env, "SCHEMA")
         if chosen is not None and chosen.lower() != "otel":
             raise ConfigError(f"{PREFIX}SCHEMA={chosen!r}: OtlpLogger sends the otel schema; leave it unset")
         for option in ("HTTP_FORMAT", "BULK_INDEX"):
             if _text(env, option) is not None:
                 raise ConfigError(f"{PREFIX}{option} is for HttpLogger; OtlpLogger always sends OTLP/JSON")
+        super().prepare(cfg, settings)
 
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
