@@ -186,6 +186,9 @@ class JsonLogger(Statsd):
         if log is self.access_log:
             self._access_sink = sink
             self._render_access = self.access_renderer(sink)
+            failures = getattr(getattr(sink, "inner", sink), "failures", None)
+            if failures is not None:  # lost access records are told on the error log, as a record of its schema
+                failures.report = self.error_log.error
 
     def _reattach_handlers(self) -> None:
         """``logconfig_dict`` may have replaced the handlers of gunicorn's loggers: put ours back.

@@ -138,6 +138,8 @@ def test_a_file_that_cannot_grow_loses_records_counted_once_and_glues_nothing(tm
     assert len(parsed) + total_lost == 1 + 100 + 20, (paths, reports)  # /__ready__, before, after
     assert "Traceback" not in output and "Logging error" not in output
     assert "could not write an access record" not in output
+    told = [r for r in map(json.loads, server.stderr_path.read_bytes().splitlines()) if LOST.search(r["message"])]
+    assert [r["log.level"] for r in told] == ["error"] * len(reports)  # records of the error log's schema
 
 
 def test_a_stdout_reader_that_went_away_is_reported_not_silent(tmp_path):
