@@ -25,6 +25,7 @@ from gunicorn.glogging import CONFIG_DEFAULTS
 from gunicorn.instrument.statsd import Statsd
 
 from . import output_capture
+from .call_site import find_caller_outside_wrappers
 from .config import ConfigError, Settings, activate, load_settings
 from .config_dump import is_configuration_dump, redact_configuration
 from .encoding import encode_line
@@ -119,6 +120,7 @@ class JsonLogger(Statsd):
 
     def _install(self, cfg: Any, settings: Settings) -> None:
         self.settings = settings
+        self.error_log.findCaller = find_caller_outside_wrappers  # log.origin: gunicorn's line, not its wrapper
         self.schema = build_schema(settings)
         self.collector = AccessFactsCollector(settings)
         activate(settings)

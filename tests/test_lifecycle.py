@@ -195,3 +195,23 @@ def test_debug_level_shows_gunicorn_debug_records(gunicorn):
     server.request("/")
     server.wait_for_access(1)
     assert any(r["log.level"] == "debug" for r in server.error_records())
+
+
+@pytest.mark.parametrize("statsd", [False, True])
+def test_gunicorns_messages_name_the_line_that_logged_them(gunicorn, statsd):
+    """``log.origin`` of gunicorn's own messages is the arbiter's or worker's line, not the wrapper in
+    gunicorn's ``Logger`` (every record said ``glogging.py``, ``log``), with and without Statsd's layer."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver:
+        receiver.bind(("127.0.0.1", 0))
+        args = ("--statsd-host", f"127.0.0.1:{receiver.getsockname()[1]}") if statsd else ()
+        server = gunicorn(*args, "--log-level", "debug")
+        server.request("/raise")
+        server.wait_for(lambda: any(r["message"].startswith("Error handling request") for r in server.error_records()))
+        server.stop()
+    origins = {r["message"].split(":")[0]: r["log"]["origin"] for r in server.error_records()}
+    assert origins["Booting worker with pid"]["file"]["name"].endswith("gunicorn/arbiter.py")
+    assert origins["Booting worker with pid"]["function"] == "spawn_worker"
+    assert origins["Error handling request GET /raise"]["file"]["name"].endswith("gunicorn/workers/base.py")
+    assert origins["Error handling request GET /raise"]["function"] == "handle_error"
+    for origin in origins.values():  # debug, info, error and exception all go through the wrappers
+        assert not origin["file"]["name"].endswith(("glogging.py", "statsd.py", "gunicorn_loggers/loggers.py")), origin
