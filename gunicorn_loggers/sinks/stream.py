@@ -143,19 +143,17 @@ class FileSink(_DescriptorSink):
                 pass
         return fd
 
-    def write(self, line: bytes) -> None:
-        if self._lock is None and not self._suspect:  # a regular file, all well: this runs once per request
-            try:
-                written = os.write(self.fd, line)
-                if written != len(line):
-                    _write_rest(self.fd, line, written)
-            except OSError as exc:
-                self._failed(line, exc)
-        elif self._lock is None:
+    def _prepare(self) -> None:
+        super()._prepare()
+        # ``write`` is the bound method itself: no extra call on a path that runs once per request.
+        self.write = self._write_line if self._lock is None else self._write_locked
+
+    def write(self, line: bytes) -> None:  # replaced per instance by _prepare()
+        self._write_line(line)
+
+    def _write_locked(self, line: bytes) -> None:  # a FIFO given as the log file
+        with self._lock:
             self._write_line(line)
-        else:  # a FIFO given as the log file
-            with self._lock:
-                self._write_line(line)
 
     def _ends_mid_line(self) -> bool:
         """Does the file end inside a record? Another worker's failed write may have cut one too."""
@@ -179,6 +177,7 @@ class FileSink(_DescriptorSink):
             os.close(fresh)
         if self._lock is None and not _is_regular_file(self.fd):  # the path is a FIFO now
             self._lock = _RLock()
+            self.write = self._write_locked
 
     def close_on_exec(self) -> None:
         flags = fcntl.fcntl(self.fd, fcntl.F_GETFD)
