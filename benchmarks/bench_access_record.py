@@ -320,6 +320,10 @@ def run_timings(args: argparse.Namespace, tmp: str) -> int:
     check_and_truncate(mpath, 1, True)
     if any(key.startswith("gunicorn_loggers.") for key in request[2]):
         raise SystemExit("the middleware wrote into the environ the other contenders use")
+
+    def request_for(c: Contender) -> tuple:
+        return middleware_request if c.label in MIDDLEWARE_LABELS else request
+
     labels = [c.label for c in contenders]
     names = {c.label: c.name for c in contenders}
     results: dict[str, list[float]] = {label: [] for label in labels}
@@ -336,7 +340,7 @@ def run_timings(args: argparse.Namespace, tmp: str) -> int:
 
     # Warm up (caches, first strftime, page cache of the files), then check each writes.
     for c in contenders:
-        time_batch(c.fn, middleware_request if c.label in MIDDLEWARE_LABELS else request, args.warmup)
+        time_batch(c.fn, request_for(c), args.warmup)
         check_contender(c, args.warmup)
 
     deadline = time.monotonic() + args.max_seconds
@@ -349,7 +353,7 @@ def run_timings(args: argparse.Namespace, tmp: str) -> int:
         order = contenders[shift:] + contenders[:shift]
         this_round: dict[str, float] = {}
         for c in order:
-            ns = time_batch(c.fn, middleware_request if c.label in MIDDLEWARE_LABELS else request, args.n)
+            ns = time_batch(c.fn, request_for(c), args.n)
             check_contender(c, args.n)
             this_round[c.label] = ns
             results[c.label].append(ns)

@@ -20,7 +20,6 @@ import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from gunicorn import util
 from gunicorn.glogging import CONFIG_DEFAULTS
 from gunicorn.instrument.statsd import Statsd
 
@@ -158,9 +157,9 @@ class JsonLogger(Statsd):
             self.error("gunicorn-loggers could not close a log sink of the failed set-up: %s", exc)
 
     def make_sink(self, output: str, stream: Any) -> Sink:
-        """The sink for ``--access-logfile`` / ``--error-logfile``; network loggers override it."""
-        if output != "-":
-            util.check_is_writable(output)
+        """The sink for ``--access-logfile`` / ``--error-logfile``; network loggers override it.
+
+        ``check_log_files`` has already opened both paths, before anything changed."""
         return open_sink(output, output_capture.unwrap(stream), self.cfg.user, self.cfg.group)
 
     def make_formatter(self, sink: Sink | None) -> logging.Formatter:
@@ -188,7 +187,7 @@ class JsonLogger(Statsd):
         if log is self.access_log:
             self._access_sink = sink
             self._render_access = self.access_renderer(sink)
-            failures = getattr(getattr(sink, "inner", sink), "failures", None)
+            failures = getattr(sink, "failures", None)
             if failures is not None:  # lost access records are told on the error log, as a record of its schema
                 failures.report = self.error_log.error
 

@@ -37,6 +37,7 @@ class BufferedSink:
         self.inner = inner
         self.interval = interval
         self.fd: int = inner.fd  # type: ignore[attr-defined]
+        self.failures = inner.failures  # type: ignore[attr-defined]  # what the inner sink could not write
         self._reset()
         _SINKS.add(self)
 
