@@ -5,6 +5,8 @@ the record pipeline on the other::
 
     access() -> AccessFactsCollector.collect -> Schema.access -> encode_line -> Sink.write
 
+(for the default ECS JSON, ``EcsAccessLine`` writes the same bytes without the dict).
+
 We subclass gunicorn's ``Statsd`` rather than ``Logger``: gunicorn only swaps in
 its statsd logger when ``logger_class`` is the default, so a plain subclass
 would silently drop ``--statsd-host`` metrics. Without ``--statsd-host`` it
@@ -27,11 +29,12 @@ from . import output_capture
 from .call_site import find_caller_outside_wrappers
 from .config import ConfigError, Settings, activate, load_settings
 from .config_dump import is_configuration_dump, redact_configuration
+from .ecs_access_line import ecs_access_line
 from .encoding import encode_line
 from .formatter import JsonFormatter
 from .handlers import SinkHandler
 from .record_builder import builder_for
-from .request_facts import AccessFactsCollector, parse_status
+from .request_facts import AccessFacts, AccessFactsCollector, parse_status
 from .schemas import Schema, build_schema
 from .sinks import LoggerSink, Sink, StreamSink
 from .sinks.buffered import BufferedSink
@@ -74,7 +77,7 @@ class JsonLogger(Statsd):
         "collector",
         "_sinks",
         "_access_sink",
-        "_render_access",
+        "_access_line",
     )
 
     def setup(self, cfg: Any) -> None:
@@ -125,7 +128,7 @@ class JsonLogger(Statsd):
         activate(settings)
         self._sinks = {}
         self._access_sink = None
-        self._render_access = self.access_renderer(None)
+        self._access_line = self.access_line_writer(None)
         super().setup(cfg)  # calls _set_handler() below, then logconfig_dict if any
         self._reattach_handlers()
         self._attach_root_handler(settings)
@@ -170,6 +173,23 @@ class JsonLogger(Statsd):
         """How access records written to ``sink`` become bytes."""
         return encode_line
 
+    def access_line_writer(self, sink: Sink | None) -> Callable[[AccessFacts], bytes]:
+        """What ``access()`` turns a request's facts into bytes for ``sink`` with.
+
+        The schema's dict, rendered by ``access_renderer``; for plain JSON in the ECS
+        schema, the same bytes written from a template (``ecs_access_line``).
+        """
+        render = self.access_renderer(sink)
+        schema_access = self.schema.access
+        template = ecs_access_line(self.schema, render)
+        if template is not None:
+            return template
+
+        def write_line(facts: AccessFacts) -> bytes:
+            return render(schema_access(facts))
+
+        return write_line
+
     def _set_handler(self, log: logging.Logger, output: str | None, fmt: Any, stream: Any = None) -> None:
         """gunicorn's hook for the file behind each log: ours writes JSON to a sink."""
         previous = self._get_gunicorn_handler(log)
@@ -186,7 +206,7 @@ class JsonLogger(Statsd):
         log.addHandler(handler)
         if log is self.access_log:
             self._access_sink = sink
-            self._render_access = self.access_renderer(sink)
+            self._access_line = self.access_line_writer(sink)
             failures = getattr(sink, "failures", None)
             if failures is not None:  # lost access records are told on the error log, as a record of its schema
                 failures.report = self.error_log.error
@@ -266,7 +286,7 @@ class JsonLogger(Statsd):
         if sink is not None:
             try:
                 facts = self.collector.collect(resp, req, environ, request_time)
-                line = self._render_access(self.schema.access(facts))
+                line = self._access_line(facts)
                 if line:
                     sink.write(line)
             except Exception:

@@ -31,12 +31,11 @@ from urllib.parse import unquote
 
 from gunicorn.glogging import SYSLOG_FACILITIES
 
-from .config import PREFIX, ConfigError, _boolean, _choice, _seconds, _text, activate, option_environment
+from .config import PREFIX, ConfigError, Settings, _boolean, _choice, _seconds, _text, option_environment
 from .delivery import LINGER, DeliveryEngine, Endpoint, parse_endpoint
 from .encoding import encode_line
 from .formatter import JsonFormatter
 from .loggers import JsonLogger, close_sinks
-from .schemas import build_schema
 from .sinks import Sink
 from .sinks.collectors import KindFramer
 from .sinks.socket import LOCAL_COPY_POLICIES, NdjsonDatagramFramer, NdjsonStreamFramer, NetworkSink, TeeSink
@@ -166,7 +165,7 @@ class NetworkLogger(JsonLogger):
             sink = NetworkSink(self.engine, self.framer(access_name))
             self._sinks[access_name] = sink
             self._access_sink = sink
-            self._render_access = self.access_renderer(sink)
+            self._access_line = self.access_line_writer(sink)
             self._reattach_handlers()
 
     def _retire(self, before: dict[str, Any]) -> None:
@@ -499,15 +498,9 @@ class OtlpLogger(NetworkLogger):
                 raise ConfigError(f"{PREFIX}{option} is for HttpLogger; OtlpLogger always sends OTLP/JSON")
         super().prepare(cfg, settings)
 
-    def setup(self, cfg: Any) -> None:
-        super().setup(cfg)
-        if self.settings.schema != "otel":  # the handlers already use the otel formatter (make_formatter)
-            self.settings = dataclasses.replace(self.settings, schema="otel")
-            self.schema = build_schema(self.settings)
-            activate(self.settings)
-
-    def make_formatter(self, sink: Sink | None) -> logging.Formatter:
-        return JsonFormatter(settings=dataclasses.replace(self.settings, schema="otel"))
+    def check(self, cfg: Any) -> Settings:
+        """The settings in the otel schema, before anything (the access line writer, the formatters) is built."""
+        return dataclasses.replace(super().check(cfg), schema="otel")
 
     def transport(self, cfg: Any, network: NetworkSettings) -> Transport:
         from .transports.http import HttpTransport, OtlpFormat, Secrets

@@ -60,7 +60,12 @@ IS_IP = Memo(is_ip, 1024, longest=64)
 
 
 class AccessFacts:
-    """One finished request; every string is already safe text and redacted."""
+    """One finished request; every string is already safe text and redacted.
+
+    ``target`` is the request target as sent, with ``?query`` appended when ``query`` is
+    not None; its first ``?`` starts the query (``ecs_access_line`` relies on it).
+    ``path`` is decoded and may hold a ``?`` of its own (``%3F``).
+    """
 
     __slots__ = (
         "body_bytes",
