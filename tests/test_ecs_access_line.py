@@ -207,3 +207,14 @@ def test_the_logger_writes_with_the_template_only_where_nothing_needs_the_dict(t
     assert getattr(logger._access_line, "__self__", None).__class__ is EcsAccessLine
     structlog_logger = StructlogLogger(cfg)
     assert getattr(structlog_logger._access_line, "__self__", None) is None
+
+
+def test_the_template_escapes_every_code_point_as_orjson_does():
+    import orjson
+
+    from gunicorn_loggers.ecs_access_line import quoted
+
+    code_points = [c for c in range(0x110000) if not 0xD800 <= c < 0xE000]  # surrogates: the dict path's
+    for start in range(0, len(code_points), 4096):
+        chunk = "".join(map(chr, code_points[start : start + 4096]))
+        assert quoted(chunk) == orjson.dumps(chunk).decode()
