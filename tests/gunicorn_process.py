@@ -124,13 +124,21 @@ class Gunicorn:
         raise AssertionError(f"gunicorn did not start in {timeout}s: {self.all_output()}")
 
     def _wait_accepting(self, deadline: float) -> None:
+        """Until a request is answered; a gunicorn that exits meanwhile (its port taken, say) fails at once, with its
+        output, and so does one still silent at the deadline."""
+        assert self.proc is not None
         while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"gunicorn exited with {self.proc.returncode} before answering on port {self.port}: "
+                    f"{self.all_output()[-3000:]}"
+                )
             try:
                 self.request("/__ready__")
                 return
             except OSError:
                 time.sleep(0.05)
-        raise AssertionError("gunicorn never answered")
+        raise AssertionError(f"gunicorn never answered on port {self.port}: {self.all_output()[-3000:]}")
 
     def run_to_exit(self, timeout: float = 30.0) -> int:
         """For set-ups that must fail: run until gunicorn exits by itself."""

@@ -217,6 +217,15 @@ def reports_of(server: NetworkGunicorn, pid: int, text: str) -> list[dict]:
     return [r for r in server.delivery_reports() if r["process"]["pid"] == pid and text in r["message"]]
 
 
+def ended_outages(server: NetworkGunicorn, pid: int, count: int) -> dict:
+    """The report of ``pid`` that its ``count``-th outage is over: sent once the batch that ended it was settled."""
+    ended = server.wait_for(
+        lambda: (r := reports_of(server, pid, "delivering again")) and len(r) >= count and r,
+        what=f"the end of outage {count}",
+    )
+    return ended[count - 1]
+
+
 def worker_pid(server: NetworkGunicorn) -> int:
     """The one worker's pid, from the reports it has written so far."""
     assert server.proc is not None
@@ -240,13 +249,21 @@ def test_absent_at_start_then_killed_and_restarted(lab, collector):
     assert reports_of(server, worker, "cannot connect: ConnectionRefusedError")
     first = lab.receiver(collector, port)
     wait_until(lambda: len(collector.paths(first)) >= 5, timeout=15, what="the records kept while it was absent")
-    time.sleep(0.3)  # the answer (or ack) travels back: stopped before it lands, the batch is sent again
+    # A receiver holds a batch before its answer (or ack) reaches the worker, and until then the batch
+    # still fills the worker's buffer: a receiver stopped in between gets the batch again, and a record
+    # made in between (the worker's "Worker exiting" as gunicorn stops) is dropped as the buffer is full.
+    # The worker reports that it delivers again once it has the answer, with what it then holds.
+    back = ended_outages(server, worker, 1)
+    assert back["delivery"]["pending"] == 0, back  # all it kept went in that batch
     first.stop()
     assert_not_slowed(timed_requests(server, "/during", 30))
     server.wait_for(lambda: len(reports_of(server, worker, "keeping up to")) >= 2, what="the second outage")
     second = lab.receiver(collector, port)
     wait_until(lambda: len(collector.paths(second)) >= 20, timeout=15, what="the records kept through the outage")
-    server.stop()
+    back = ended_outages(server, worker, 2)
+    assert back["delivery"]["pending"] == 0, back
+    assert re.search(r"delivering again after \S+ s; 10 dropped;", back["message"]), back
+    server.stop()  # the worker's buffer is empty: its "Worker exiting" is delivered
     assert arrived(collector, first) == [f"/early/{n}" for n in range(5)]
     assert arrived(collector, second) == [f"/during/{n}" for n in range(20)]  # the oldest are kept
     stats = accounted(server, collector, [first, second], processes=2)[worker]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import threading
 import time
@@ -14,6 +15,7 @@ import pytest
 from gunicorn_loggers.delivery import LINGER, STALL_GIVE_UP, DeliveryEngine, Outcome, parse_endpoint
 from gunicorn_loggers.sinks.socket import TRUNCATED, fit_json_line
 from gunicorn_loggers.sinks.syslog import SyslogFramer, severity_of
+from gunicorn_loggers.transports.http import HttpTransport, NdjsonFormat, parse_http_url
 from gunicorn_loggers.transports.socket import SEND_BUFFER, SOCKET_TIMEOUT, SocketTransport
 from tests.receivers import NdjsonReceiver, free_port, wait_until
 
@@ -377,6 +379,44 @@ def test_a_forked_child_starts_empty_and_sends_on_its_own():
     assert [r["pad"] for r in receiver.snapshot()] == ["parent", "child", "parent"]
     assert engine.stats()["produced"] == 2
     assert child_pid != os.getpid()
+
+
+def test_a_child_forked_while_the_sender_awaits_an_http_answer_does_not_hang():
+    """The after-fork reset closes the inherited connection without the reader's lock, which the parent's sender
+    holds while it waits for the rest of an answer: a gunicorn worker forked then used to wait forever."""
+    headers_sent, release = threading.Event(), threading.Event()
+    with socket.create_server(("127.0.0.1", 0)) as server:
+
+        def answer_late() -> None:
+            connection, _ = server.accept()
+            with connection:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += connection.recv(65536)
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n")
+                headers_sent.set()
+                release.wait(10)
+                connection.sendall(b"{}")
+
+        threading.Thread(target=answer_late, daemon=True).start()
+        target = parse_http_url(f"http://127.0.0.1:{server.getsockname()[1]}/logs")
+        engine = DeliveryEngine(HttpTransport(target, NdjsonFormat()), linger=0)
+        engine.submit(line(1))
+        assert headers_sent.wait(5)
+        time.sleep(0.2)  # the sender is in read(), waiting for the body
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)  # the at-fork reset has returned
+        deadline = time.monotonic() + 5
+        while (hung := os.waitpid(pid, os.WNOHANG) == (0, 0)) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if hung:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        release.set()
+        engine.close(2, final_report=False)
+    assert not hung, "the forked child never returned from the after-fork reset"
+    assert engine.stats()["delivered"] == 1
 
 
 def test_udp_sends_one_datagram_per_frame():

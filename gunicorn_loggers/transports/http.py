@@ -450,8 +450,29 @@ def _otlp_parts(frame: bytes) -> tuple[bytes, bytes, memoryview] | None:
 # -- the transport ---------------------------------------------------------------------------------
 
 
+class _Response(http.client.HTTPResponse):
+    """An answer whose reader is closed without taking the reader's lock: safe in a forked child.
+
+    ``http.client`` closes an answer with ``fp.close()``, which takes the lock of the
+    buffered reader. A sender thread waiting for the rest of an answer holds that lock
+    inside ``read()``; a process forked meanwhile (a gunicorn worker, forked by a master
+    whose sender awaits a slow collector) inherits it held by a thread it does not have,
+    and its ``close()`` of the inherited connection, in the engine's after-fork reset,
+    waited forever: the worker never served a request. Closing the reader's raw socket
+    stream takes no lock (the buffer of a reader has nothing to flush), and a reader
+    whose raw stream is closed counts as closed, so freeing it does not close it again.
+    """
+
+    def _close_conn(self) -> None:
+        fp, self.fp = self.fp, None
+        if fp is not None:
+            fp.raw.close()
+
+
 class _Connection(http.client.HTTPConnection):
     """An ``HTTPConnection`` on a real socket (and real TLS) even under gevent."""
+
+    response_class = _Response
 
     def __init__(self, target: HttpTarget, timeout: float, context: ssl.SSLContext | None) -> None:
         super().__init__(target.host, target.port, timeout=timeout)
