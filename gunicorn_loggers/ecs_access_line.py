@@ -88,7 +88,12 @@ class EcsAccessLine:
             client = facts.client_address
             agent = facts.user_agent
             user = facts.user_name
-            trace = facts.trace
+            traceparent = facts.traceparent
+            if traceparent is not None:  # valid: lower-case hex, nothing to escape
+                trace = f',"trace":{{"id":"{traceparent[3:35]}"}}'
+            else:
+                trace = facts._trace
+                trace = "" if trace is None else f',"trace":{{"id":{quoted(trace.trace_id)}}}'
             text = (
                 f'{{"@timestamp":"{rfc3339_utc(facts.time_ns)}","log.level":"{"error" if status >= 500 else "info"}",'
                 f'"message":"{method} {target_json[1:-1]} {status}","ecs":{{"version":"9.4.0"}},'
@@ -104,7 +109,7 @@ class EcsAccessLine:
                 f"{self.processes[facts.pid]}{source}"
                 f"{self.clients[client] if client else ''}{'' if agent is None else self.agents[agent]}"
                 f"{'' if user is None else self.users[user]}"
-                f"{'' if trace is None else f',{_TRACE}{quoted(trace.trace_id)}}}'}}}\n"
+                f"{trace}}}\n"
             )
             return text.encode()
         except (TypeError, ValueError):  # not text or not encodable: the dict path makes it safe
@@ -115,7 +120,6 @@ _PORT = '"port":'
 _DURATION = '"duration":'
 _ID = '"id":'
 _BODY = '"body":{"bytes":'
-_TRACE = '"trace":{"id":'
 
 
 def _quoted_inside(text: str) -> str:

@@ -12,7 +12,7 @@ import random
 import pytest
 
 from gunicorn_loggers import JsonLogger, StructlogLogger, load_settings
-from gunicorn_loggers.correlation import TraceContext
+from gunicorn_loggers.correlation import TraceContext, parse_traceparent
 from gunicorn_loggers.ecs_access_line import EcsAccessLine, ecs_access_line
 from gunicorn_loggers.encoding import encode_line
 from gunicorn_loggers.request_facts import AccessFacts, AccessFactsCollector
@@ -78,7 +78,12 @@ def make_facts(rng: random.Random | None = None, **fields) -> AccessFacts:
     facts.referer = text()
     facts.user_name = text()
     facts.request_id = text()
-    facts.trace = number([TRACE, None])
+    trace = number([TRACE, None, "header"])
+    if trace == "header":  # as the collector keeps a valid version-00 header: the tuple is built when read
+        facts.trace = None
+        facts.traceparent = f"00-{rng.getrandbits(128):032x}-{rng.getrandbits(64):016x}-{rng.choice(['00', '01'])}"
+    else:
+        facts.trace = trace
     facts.request_headers = None
     facts.response_headers = None
     for name, value in fields.items():
@@ -185,6 +190,34 @@ def test_collected_from_hostile_requests():
         facts = collector.collect(response, None, environ, datetime.timedelta(milliseconds=12))
         line = assert_same_line(schema, facts)
         assert b"hunter2" not in line and b"token=t" not in line
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",  # upper case: invalid
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",  # all-zero trace id: invalid
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",  # all-zero parent id: invalid
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",  # version 00 takes no more fields
+        "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03-future",  # a later version: its first fields
+        " 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\t",  # blanks around it (OWS)
+        'x", "forged": "',
+    ],
+)
+def test_the_trace_read_from_a_kept_header_is_what_parsing_it_gives(header):
+    settings, schema = schema_of()
+    collector = AccessFactsCollector(settings)
+    response = type("Response", (), {"status": "200 OK", "status_code": 200, "sent": 5})()
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "RAW_URI": "/", "HTTP_TRACEPARENT": header}
+    facts = collector.collect(response, None, environ, datetime.timedelta(milliseconds=1))
+    expected = parse_traceparent(header)
+    record = json.loads(assert_same_line(schema, facts))
+    assert record.get("trace") == (None if expected is None else {"id": expected.trace_id})
+    assert facts.trace == expected  # what every other schema reads
+    facts.trace = TRACE  # set later, it wins over the header kept
+    assert json.loads(assert_same_line(schema, facts))["trace"] == {"id": TRACE.trace_id}
 
 
 def test_the_logger_writes_with_the_template_only_where_nothing_needs_the_dict(tmp_path):

@@ -124,8 +124,9 @@ class EcsSchema(Schema):
             record["user_agent"] = self.user_agents[facts.user_agent]
         if facts.user_name is not None:
             record["user"] = self.users[facts.user_name]
-        if facts.trace is not None:
-            record["trace"] = {"id": facts.trace.trace_id}
+        trace = facts.trace  # built when first read: read it once
+        if trace is not None:
+            record["trace"] = {"id": trace.trace_id}
         return record
 
     def log(self, facts: LogFacts) -> dict[str, Any]:

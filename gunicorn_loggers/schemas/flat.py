@@ -44,10 +44,11 @@ class FlatSchema(Schema):
             "service": self.settings.service_name,
             "request_id": facts.request_id,
         }
-        if facts.trace is not None:
-            record["trace_id"] = facts.trace.trace_id
-            record["parent_span_id"] = facts.trace.parent_id
-            record["trace_sampled"] = facts.trace.sampled
+        trace = facts.trace  # built when first read (AccessFacts): read it once
+        if trace is not None:
+            record["trace_id"] = trace.trace_id
+            record["parent_span_id"] = trace.parent_id
+            record["trace_sampled"] = trace.sampled
         if facts.request_headers:
             record["request_headers"] = facts.request_headers
         if facts.response_headers:

@@ -45,10 +45,11 @@ class GcpSchema(Schema):
         self.service_context = context
 
     def _trace(self, record: dict[str, Any], facts: AccessFacts | LogFacts) -> None:
-        if facts.trace is not None:
-            record[TRACE_KEY] = self.trace_prefix + facts.trace.trace_id
-            record[SPAN_KEY] = facts.trace.parent_id
-            record[SAMPLED_KEY] = facts.trace.sampled
+        trace = facts.trace  # built when first read (AccessFacts): read it once
+        if trace is not None:
+            record[TRACE_KEY] = self.trace_prefix + trace.trace_id
+            record[SPAN_KEY] = trace.parent_id
+            record[SAMPLED_KEY] = trace.sampled
 
     def access(self, facts: AccessFacts) -> dict[str, Any]:
         level, _ = access_level(facts.status)
