@@ -180,10 +180,10 @@ class JsonLogger(Statsd):
         schema, the same bytes written from a template (``ecs_access_line``).
         """
         render = self.access_renderer(sink)
-        schema_access = self.schema.access
         template = ecs_access_line(self.schema, render)
         if template is not None:
             return template
+        schema_access = self.schema.access
 
         def write_line(facts: AccessFacts) -> bytes:
             return render(schema_access(facts))
