@@ -38,6 +38,8 @@ _new_trace = tuple.__new__
 #: as sent. Validating costs 0.27 µs, building the :class:`TraceContext` 0.35 µs more: the access
 #: log keeps such a header and slices the trace id from it (``[3:35]``, lower-case hex, nothing
 #: to escape), and builds the tuple (:func:`trace_of_version_00`) only for a schema that reads it.
+#: The grammar of ``_match_version_00`` without its groups, which it keeps: ``parse_traceparent``
+#: (the middleware's, per request) takes 0.65 µs with them and 0.75 with this and slices.
 match_version_00 = re.compile(r"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}").fullmatch
 
 
