@@ -1,7 +1,7 @@
 """Drop-in gunicorn.conf.py: every record into an Elasticsearch or OpenSearch data stream through _bulk.
 
     GUNICORN_LOGGERS_URL=https://elastic:${ES_PASSWORD}@es.example:9200/logs-gunicorn-default/_bulk \\
-    gunicorn -c conf/elasticsearch.py app:app
+    gunicorn -c python:gunicorn_loggers.conf.elasticsearch app:app
 
 Records are ECS documents (the default schema), sent as "create" actions, which data
 streams require. Items the cluster refuses for good (a mapping error) are counted and

@@ -1,6 +1,6 @@
 """Drop-in gunicorn.conf.py: every record to a Fluentd or Fluent Bit forward input.
 
-    GUNICORN_LOGGERS_URL=tcp://127.0.0.1:24224 gunicorn -c conf/fluent.py app:app
+    GUNICORN_LOGGERS_URL=tcp://127.0.0.1:24224 gunicorn -c python:gunicorn_loggers.conf.fluent app:app
 
 Records go as PackedForward batches tagged gunicorn.access and gunicorn.error
 (GUNICORN_LOGGERS_FLUENT_TAG changes the prefix); a batch counts as delivered when

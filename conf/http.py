@@ -1,6 +1,6 @@
 """Drop-in gunicorn.conf.py: every record as NDJSON in batched POSTs (Vector, Fluent Bit, Logstash http inputs).
 
-    GUNICORN_LOGGERS_URL=http://127.0.0.1:8080/logs gunicorn -c conf/http.py app:app
+    GUNICORN_LOGGERS_URL=http://127.0.0.1:8080/logs gunicorn -c python:gunicorn_loggers.conf.http app:app
 
 Access records and the error log (with the app's own records) go to
 GUNICORN_LOGGERS_URL (http:// or https://), many records per request. stderr keeps

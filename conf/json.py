@@ -1,6 +1,6 @@
 """Drop-in gunicorn.conf.py: JSON on stdout (access) and stderr (errors, app records), for containers.
 
-    gunicorn -c conf/json.py app:app
+    gunicorn -c python:gunicorn_loggers.conf.json app:app
 
 Options: GUNICORN_LOGGERS_* environment variables (see README). Command-line
 flags such as --access-logfile still override what is set here.

@@ -1,6 +1,6 @@
 """Drop-in gunicorn.conf.py: JSON written to files, ready for logrotate.
 
-    gunicorn -c conf/json_file.py app:app
+    gunicorn -c python:gunicorn_loggers.conf.json_file app:app
 
 Files default to /var/log/gunicorn/{access,error}.log; override with
 --access-logfile / --error-logfile. After logrotate renames a file, send

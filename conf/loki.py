@@ -1,6 +1,6 @@
 """Drop-in gunicorn.conf.py: every record to Grafana Loki's push API.
 
-    GUNICORN_LOGGERS_URL=http://127.0.0.1:3100/loki/api/v1/push gunicorn -c conf/loki.py app:app
+    GUNICORN_LOGGERS_URL=http://127.0.0.1:3100/loki/api/v1/push gunicorn -c python:gunicorn_loggers.conf.loki app:app
 
 Each record is one Loki entry (nanosecond timestamp, the JSON record as the line) in
 the stream of three labels: service_name (GUNICORN_LOGGERS_SERVICE_NAME or

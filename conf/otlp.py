@@ -1,7 +1,7 @@
 """Drop-in gunicorn.conf.py: every record as OTLP/HTTP (JSON) to an OpenTelemetry Collector.
 
     OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 OTEL_SERVICE_NAME=shop \\
-    gunicorn -c conf/otlp.py app:app
+    gunicorn -c python:gunicorn_loggers.conf.otlp app:app
 
 The standard OpenTelemetry variables apply: OTEL_EXPORTER_OTLP_ENDPOINT (/v1/logs is
 appended) or OTEL_EXPORTER_OTLP_LOGS_ENDPOINT (used as it is), ..._HEADERS,

@@ -1,6 +1,6 @@
 """Drop-in gunicorn.conf.py: every record as NDJSON to a collector (Vector, Fluent Bit, Logstash json_lines).
 
-    GUNICORN_LOGGERS_URL=tcp://127.0.0.1:5170 gunicorn -c conf/socket.py app:app
+    GUNICORN_LOGGERS_URL=tcp://127.0.0.1:5170 gunicorn -c python:gunicorn_loggers.conf.socket app:app
 
 Access records and the error log (with the app's own records) go to
 GUNICORN_LOGGERS_URL (tcp://HOST:PORT, udp://HOST:PORT or unix:///PATH). stderr

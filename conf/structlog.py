@@ -1,6 +1,6 @@
 """Drop-in gunicorn.conf.py: one structlog-rendered stream for gunicorn, the app's structlog and stdlib records.
 
-    gunicorn -c conf/structlog.py app:app
+    gunicorn -c python:gunicorn_loggers.conf.structlog app:app
 
 Access records on stdout, everything else on stderr; JSON, or structlog's
 console renderer when the stream is a terminal (GUNICORN_LOGGERS_RENDERER).

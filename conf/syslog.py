@@ -1,7 +1,7 @@
 """Drop-in gunicorn.conf.py: every record as RFC 5424 syslog with the JSON record as MSG.
 
-    gunicorn -c conf/syslog.py app:app
-    gunicorn -c conf/syslog.py --log-syslog-to tcp://logs.internal:6514 app:app
+    gunicorn -c python:gunicorn_loggers.conf.syslog app:app
+    gunicorn -c python:gunicorn_loggers.conf.syslog --log-syslog-to tcp://logs.internal:6514 app:app
 
 Octet-counting framing over TCP, one message per datagram over UDP (at most
 GUNICORN_LOGGERS_MAX_DATAGRAM bytes), no BOM. The receiver configs for rsyslog and

@@ -15,7 +15,7 @@ from .network_loggers import FluentLogger, HttpLogger, OtlpLogger, SocketLogger,
 from .request_context import current_request, with_request_context, wrap_worker_app
 from .structlog_chain import configure_structlog, structlog_processors
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "ConfigError",

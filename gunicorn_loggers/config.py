@@ -63,6 +63,8 @@ OPTIONS: dict[str, str] = {
     "ACCESS_FLUSH_INTERVAL": "seconds the access log may wait in memory before it is written (0: write each record)",
     "PROCESSORS": "StructlogLogger: comma-separated dotted paths of structlog processors run on every record",
     "RENDERER": "StructlogLogger: auto | json | console (auto: console on a terminal)",
+    "CONSOLE_FIELDS": "console renderer: fields added to its concise line (time, level, message, status, "
+    "duration, request id), comma-separated, or all for every field",
 }
 
 RENDERERS = ("auto", "json", "console")
@@ -92,6 +94,8 @@ class Settings:
     access_flush_interval: float = 0.0
     processors: tuple[str, ...] = ()
     renderer: str = "auto"
+    #: Fields the console renderer adds to its concise line; ``None``: every field.
+    console_fields: tuple[str, ...] | None = ()
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
     trusted_networks: tuple[Any, ...] = field(default=(), compare=False)
 
@@ -241,9 +245,18 @@ def load_settings(
         access_flush_interval=_seconds(env, "ACCESS_FLUSH_INTERVAL", 0.0, 0.0, 60.0),
         processors=_dotted_paths(env, "PROCESSORS"),
         renderer=_choice(env, "RENDERER", RENDERERS, "auto"),
+        console_fields=_console_fields(env),
         trusted_proxies=trusted_proxies,
         trusted_networks=trusted_networks,
     )
+
+
+def _console_fields(env: Mapping[str, str]) -> tuple[str, ...] | None:
+    """Field paths as the record names them (``url.path``, ``httpRequest.requestUrl``): case kept."""
+    raw = (env.get(PREFIX + "CONSOLE_FIELDS") or "").strip()
+    if raw.lower() == "all":
+        return None
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
 _active: Settings | None = None

@@ -340,7 +340,9 @@ class StructlogLogger(JsonLogger):
 
     def _chain(self, sink: Sink | None) -> Chain:
         if self.settings.renderer == "console" or (self.settings.renderer == "auto" and _is_terminal(sink)):
-            render: Callable[[dict[str, Any]], bytes] = ConsoleView(self.schema, colors=_is_terminal(sink))
+            render: Callable[[dict[str, Any]], bytes] = ConsoleView(
+                self.schema, colors=_is_terminal(sink), fields=self.settings.console_fields
+            )
         else:
             render = encode_line
         return Chain(self._processors, render, self.schema.unshare)

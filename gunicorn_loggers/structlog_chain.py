@@ -25,6 +25,7 @@ from pythonjsonlogger.core import RESERVED_ATTRS, merge_record_extra
 
 from .config import PREFIX, ConfigError
 from .encoding import encode_line
+from .pretty import concise_line
 from .record_builder import RecordBuilder
 from .schemas import Schema
 from .sinks.logger import PREBUILT
@@ -74,15 +75,21 @@ def configure_structlog() -> None:
 
 
 class ConsoleView:
-    """Renders a schema record for people with structlog's ConsoleRenderer: same fields, flattened."""
+    """Renders a schema record for people: the concise line of ``gunicorn-loggers pretty`` with the
+    ``fields`` asked for, or, with ``fields`` ``None``, every field through structlog's ConsoleRenderer."""
 
-    def __init__(self, schema: Schema, colors: bool) -> None:
+    def __init__(self, schema: Schema, colors: bool, fields: tuple[str, ...] | None = ()) -> None:
         self.schema = schema
-        self.renderer = structlog.dev.ConsoleRenderer(colors=colors, sort_keys=False)
+        self.colors = colors
+        self.fields = fields
+        self.renderer = structlog.dev.ConsoleRenderer(colors=colors, sort_keys=False) if fields is None else None
 
     def __call__(self, record: dict[str, Any]) -> bytes:
         view = self.schema.console_view(record)
-        text = self.renderer(None, view.get("level", "info"), view)
+        if self.renderer is None:
+            text = concise_line(view, self.fields or (), self.colors)
+        else:
+            text = self.renderer(None, view.get("level", "info"), view)
         return text.encode("utf-8", "backslashreplace") + b"\n"
 
 

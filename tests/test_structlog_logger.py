@@ -94,10 +94,9 @@ def test_unserialisable_recursive_and_huge_extras_still_give_one_json_line(gunic
     assert len(cyclic["huge"]) == 5000
 
 
-def test_console_renderer_on_request(gunicorn):
-    server = gunicorn(
-        logger_class="gunicorn_loggers.StructlogLogger", env={"GUNICORN_LOGGERS_RENDERER": "console"}, error_log=False
-    )
+def test_console_renderer_with_every_field_on_request(gunicorn):
+    env = {"GUNICORN_LOGGERS_RENDERER": "console", "GUNICORN_LOGGERS_CONSOLE_FIELDS": "all"}
+    server = gunicorn(logger_class="gunicorn_loggers.StructlogLogger", env=env, error_log=False)
     get(server, "/structlog")
     server.wait_for(lambda: "structlog caught it" in server.stderr_path.read_text(), what="console lines")
     text = server.wait_for(
@@ -107,6 +106,27 @@ def test_console_renderer_on_request(gunicorn):
     assert not text.lstrip().startswith("{")
     errors = server.stderr_path.read_text()
     assert "[error" in errors and "ZeroDivisionError: division by zero" in errors
+
+
+def test_console_renderer_prints_the_concise_line_by_default(gunicorn):
+    env = {
+        "GUNICORN_LOGGERS_RENDERER": "console",
+        "GUNICORN_LOGGERS_CONSOLE_FIELDS": "url.path,client.ip,no.such.field",
+    }
+    server = gunicorn(logger_class="gunicorn_loggers.StructlogLogger", env=env, error_log=False)
+    server.request("/structlog", headers={"X-Request-ID": "rid-console"})
+    server.wait_for(lambda: "structlog caught it" in server.stderr_path.read_text(), what="console lines")
+    line = server.wait_for(
+        lambda: [line for line in server.access_path.read_text().splitlines() if "GET /structlog" in line]
+    )[0]
+    parts = line.split()
+    assert parts[2:7] == ["INFO", "GET", "/structlog", "200", "status=200"]
+    assert parts[7].endswith("ms")
+    assert parts[8:10] == ["id=rid-console", "url.path=/structlog"]
+    assert parts[10:] == ["client.ip=127.0.0.1"]
+    assert "ecs.version" not in line and "event.category" not in line
+    errors = server.stderr_path.read_text()
+    assert "ERROR structlog caught it" in errors and "ZeroDivisionError: division by zero" in errors
 
 
 def test_auto_renderer_writes_json_to_files(gunicorn):

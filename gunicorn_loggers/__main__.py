@@ -1,0 +1,7 @@
+"""``python -m gunicorn_loggers``: the ``gunicorn-loggers`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
