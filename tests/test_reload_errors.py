@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -20,13 +20,30 @@ def boots(server: Gunicorn, records: list[dict] | None = None) -> int:
     return sum(r["message"].startswith("Booting worker") for r in records)
 
 
+_BOOTED = re.compile(r"Booting worker with pid: (\d+)")
+_EXITED = re.compile(r"Worker exiting \(pid: (\d+)\)")
+
+
+def live_workers(records: list[dict]) -> set[int]:
+    """Workers that said they booted and have not yet said they are exiting."""
+    booted = {int(m.group(1)) for r in records if (m := _BOOTED.match(r["message"]))}
+    exited = {int(m.group(1)) for r in records if (m := _EXITED.match(r["message"]))}
+    return booted - exited
+
+
 def hang_up(server: Gunicorn, records=None) -> None:
-    """SIGHUP, then wait until the reloaded master has booted a new worker."""
+    """SIGHUP, then wait until the reloaded master has booted a new worker and every old one has exited.
+
+    Until the old worker exits it may still take a request, answered with the old configuration.
+    """
     read = records or server.error_records
-    booted = boots(server, read())
+    before = read()
+    old, booted = live_workers(before), boots(server, before)
     server.signal(signal.SIGHUP)
-    server.wait_for(lambda: boots(server, read()) > booted, what="a worker booted after the reload")
-    time.sleep(0.3)  # the old worker is stopping
+    server.wait_for(
+        lambda: (lambda now: boots(server, now) > booted and not old & live_workers(now))(read()),
+        what=f"a worker booted after the reload and the old ones {sorted(old)} exited",
+    )
 
 
 def reload_failures(records: list[dict]) -> list[dict]:
