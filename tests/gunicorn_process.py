@@ -123,6 +123,36 @@ class Gunicorn:
         self.stop()
         raise AssertionError(f"gunicorn did not start in {timeout}s: {self.all_output()}")
 
+    def processes(self) -> list[int]:
+        """The master and its children (the workers) now, from ``/proc``."""
+        assert self.proc is not None
+        master = self.proc.pid
+        pids = [master]
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == master:  # field 4, after "(comm)": the parent
+                pids.append(int(entry))
+        return pids
+
+    def holders(self, path: Path) -> list[int]:
+        """Which of :meth:`processes` hold a descriptor open on ``path``: after a rename and SIGUSR1, none
+        once every worker has reopened its files (each does so on its own SIGUSR1, sent by the master)."""
+        target = str(path.resolve())
+        holding = []
+        for pid in self.processes():
+            try:
+                links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+            except OSError:  # exited meanwhile
+                continue
+            if target in links:
+                holding.append(pid)
+        return holding
+
     def _wait_accepting(self, deadline: float) -> None:
         """Until a request is answered; a gunicorn that exits meanwhile (its port taken, say) fails at once, with its
         output, and so does one still silent at the deadline."""

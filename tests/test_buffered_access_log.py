@@ -40,7 +40,7 @@ def test_rotation_with_a_buffer_loses_nothing(gunicorn):
     server.access_path.rename(rotated)
     server.signal(signal.SIGUSR1)
     server.wait_for(lambda: server.access_path.exists(), what="reopened file")
-    time.sleep(0.5)
+    server.wait_for(lambda: not server.holders(rotated), what="every process reopened the access log")
     for n in range(20):
         server.request(f"/after/{n}")
     server.stop()

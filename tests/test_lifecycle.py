@@ -22,9 +22,13 @@ def test_sigusr1_reopens_files_after_logrotate_renamed_them(gunicorn):
     rotated_error = server.error_path.with_suffix(".log.1")
     server.access_path.rename(rotated_access)
     server.error_path.rename(rotated_error)
+    assert len(server.holders(rotated_access)) == 3  # the master and its two workers
     server.signal(signal.SIGUSR1)
     server.wait_for(lambda: server.access_path.exists() and server.error_path.exists(), what="reopened files")
-    time.sleep(0.5)  # the workers reopen on their own SIGUSR1, sent by the master
+    server.wait_for(
+        lambda: not server.holders(rotated_access) and not server.holders(rotated_error),
+        what="every process reopened its files (the workers on their own SIGUSR1, sent by the master)",
+    )
     for n in range(10):
         server.request(f"/after/{n}")
     records = server.wait_for_access(10)
