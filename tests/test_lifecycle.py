@@ -16,6 +16,7 @@ def boots(server: Gunicorn) -> list[dict]:
 
 def test_sigusr1_reopens_files_after_logrotate_renamed_them(gunicorn):
     server = gunicorn("-w", "2")
+    server.wait_for(lambda: len(boots(server)) >= 2, what="both workers")
     server.request("/before")
     server.wait_for_access(1)
     rotated_access = server.access_path.with_suffix(".log.1")
