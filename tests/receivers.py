@@ -238,35 +238,8 @@ def _from(record: dict, pid: int | None) -> bool:
     return pid is None or (record.get("process") or {}).get("pid") == pid
 
 
-RSYSLOG_CONF = """\
-global(workDirectory="{workdir}" maxMessageSize="64k")
-module(load="imudp")
-module(load="imtcp")
-module(load="mmjsonparse")
-input(type="imudp" address="127.0.0.1" port="{port}" ruleset="remote")
-input(type="imtcp" address="127.0.0.1" port="{port}" ruleset="remote")
-template(name="raw" type="string" string="%rawmsg%\\n")
-template(name="received" type="list") {{
-  constant(value="{{\\"app\\":\\"") property(name="app-name" format="json")
-  constant(value="\\",\\"host\\":\\"") property(name="hostname" format="json")
-  constant(value="\\",\\"procid\\":\\"") property(name="procid" format="json")
-  constant(value="\\",\\"msgid\\":\\"") property(name="msgid" format="json")
-  constant(value="\\",\\"time\\":\\"") property(name="timereported" dateFormat="rfc3339" format="json")
-  constant(value="\\",\\"severity\\":") property(name="syslogseverity")
-  constant(value=",\\"facility\\":") property(name="syslogfacility")
-  constant(value=",\\"record\\":") property(name="$!all-json")
-  constant(value="}}\\n")
-}}
-ruleset(name="remote") {{
-  action(type="omfile" file="{workdir}/raw.log" template="raw")
-  action(type="mmjsonparse" cookie="")
-  if $parsesuccess == "OK" then {{
-    action(type="omfile" file="{workdir}/received.json" template="received")
-  }} else {{
-    action(type="omfile" file="{workdir}/unparsed.log" template="raw")
-  }}
-}}
-"""
+#: The rsyslog.conf the docs show, run with the port and the output directory of a test.
+RSYSLOG_CONF = Path(__file__).parent / "receiver_configs" / "rsyslog.conf"
 
 
 class ForegroundDaemon:
@@ -326,9 +299,14 @@ class Rsyslog(ForegroundDaemon):
         self.received_path = workdir / "received.json"
         self.raw_path = workdir / "raw.log"
         self.unparsed_path = workdir / "unparsed.log"
+        self.documented_path = workdir / "gunicorn.json"
 
     def start(self, timeout: float = 15.0) -> Rsyslog:
-        self.conf.write_text(RSYSLOG_CONF.format(workdir=self.workdir, port=self.port))
+        conf = RSYSLOG_CONF.read_text()
+        for documented in ('port="514"', '"/var/log'):
+            assert documented in conf, f"{RSYSLOG_CONF} no longer has {documented}"
+        conf = conf.replace('port="514"', f'address="127.0.0.1" port="{self.port}"')
+        self.conf.write_text(conf.replace('"/var/log', f'"{self.workdir}'))
         command = [RSYSLOGD, "-n", "-f", str(self.conf), "-i", str(self.pidfile)]
         self.launch(command, timeout=timeout, settle=0.2)  # imudp starts with imtcp; give it a moment
         return self
@@ -350,6 +328,12 @@ class Rsyslog(ForegroundDaemon):
 
     def unparsed(self) -> list[bytes]:
         return self.unparsed_path.read_bytes().splitlines() if self.unparsed_path.exists() else []
+
+    def documented(self) -> list[dict]:
+        """The records as the docs' configuration writes them (``/var/log/gunicorn.json`` there)."""
+        if not self.documented_path.exists():
+            return []
+        return [json.loads(line) for line in self.documented_path.read_bytes().decode("utf-8").splitlines()]
 
     def text(self, pid: int | None = None) -> str:
         return "\n".join(str(r["record"].get("message", "")) for r in self.received() if _from(r["record"], pid))

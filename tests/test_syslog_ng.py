@@ -11,22 +11,13 @@ from pathlib import Path
 import pytest
 
 from tests.gunicorn_process import REPO
-from tests.receivers import ForegroundDaemon, NetworkGunicorn, free_port
+from tests.receivers import ForegroundDaemon, NetworkGunicorn, free_port, wait_until
 
 ROOT = REPO / ".receivers" / "syslog-ng"
 BINARY = ROOT / "usr" / "sbin" / "syslog-ng"
 
-CONF = """\
-@version: 3.38
-options {{ keep-hostname(yes); log-msg-size(65536); stats-freq(0); }};
-source s_net {{
-  syslog(ip("127.0.0.1") port({port}) transport("udp") flags(syslog-protocol));
-  syslog(ip("127.0.0.1") port({port}) transport("tcp") flags(syslog-protocol));
-}};
-parser p_json {{ json-parser(prefix(".json.")); }};
-destination d_file {{ file("{received}" template("$(format-json --scope rfc5424 --key ISODATE)\\n")); }};
-log {{ source(s_net); parser(p_json); destination(d_file); }};
-"""
+#: The syslog-ng.conf the docs show, run with the port and the output directory of a test.
+CONF = Path(__file__).parent / "receiver_configs" / "syslog-ng.conf"
 
 
 class SyslogNg(ForegroundDaemon):
@@ -41,10 +32,15 @@ class SyslogNg(ForegroundDaemon):
         workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port((socket.SOCK_STREAM, socket.SOCK_DGRAM))
         self.received_path = workdir / "received.json"
+        self.documented_path = workdir / "gunicorn.json"
 
     def start(self, timeout: float = 15.0) -> SyslogNg:
         conf = self.workdir / "syslog-ng.conf"
-        conf.write_text(CONF.format(port=self.port, received=self.received_path))
+        text = CONF.read_text()
+        for documented in ('ip("0.0.0.0") port(514)', '"/var/log'):
+            assert documented in text, f"{CONF} no longer has {documented}"
+        text = text.replace('ip("0.0.0.0") port(514)', f'ip("127.0.0.1") port({self.port})')
+        conf.write_text(text.replace('"/var/log', f'"{self.workdir}'))
         env = {**os.environ, "LD_LIBRARY_PATH": str(ROOT / "usr" / "lib" / "syslog-ng")}
         command = [
             str(BINARY), "-F", "-e", "--no-caps", "--module-path", str(ROOT / "usr" / "lib" / "syslog-ng" / "3.38"),
@@ -64,6 +60,12 @@ class SyslogNg(ForegroundDaemon):
             message["record"] = json.loads(message["MESSAGE"])
             messages.append(message)
         return messages
+
+    def documented(self) -> list[dict]:
+        """The records as the docs' configuration writes them (``/var/log/gunicorn.json`` there)."""
+        if not self.documented_path.exists():
+            return []
+        return [json.loads(line) for line in self.documented_path.read_text().splitlines()]
 
     def text(self, pid: int | None = None) -> str:
         return "\n".join(
@@ -111,6 +113,10 @@ def test_syslog_ng_parses_every_record(tmp_path, syslog_ng, protocol):
     assert severities[200] == "info" and severities[503] == "err"
     errors = [m for m in syslog_ng.received() if m["MSGID"] == "error"]
     assert any(m["record"]["message"].startswith("Booting worker") for m in errors)
+    # the docs' destination holds every record as it was sent
+    wait_until(lambda: len(syslog_ng.documented()) == len(syslog_ng.received()), what="the docs' gunicorn.json")
+    sent = sorted(json.dumps(m["record"]) for m in syslog_ng.received())
+    assert sorted(map(json.dumps, syslog_ng.documented())) == sent
 
 
 def access(daemon: SyslogNg) -> list[dict]:
