@@ -7,7 +7,7 @@ GUNICORN_LOGGERS_URL (http:// or https://), many records per request. stderr kee
 the delivery reports and, while the collector is not taking records, a copy of the
 error log. Credentials: user info in the URL, or GUNICORN_LOGGERS_HTTP_HEADERS such
 as "Authorization=Bearer ${LOG_TOKEN}". Other options: GUNICORN_LOGGERS_* variables
-(see "Collectors" in README.md). Command-line flags still override what is set here.
+(see docs/options.md). Command-line flags still override what is set here.
 """
 
 import os

@@ -2,7 +2,7 @@
 
     gunicorn -c python:gunicorn_loggers.conf.json app:app
 
-Options: GUNICORN_LOGGERS_* environment variables (see README). Command-line
+Options: GUNICORN_LOGGERS_* environment variables (see docs/options.md). Command-line
 flags such as --access-logfile still override what is set here.
 """
 

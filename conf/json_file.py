@@ -5,7 +5,7 @@
 Files default to /var/log/gunicorn/{access,error}.log; override with
 --access-logfile / --error-logfile. After logrotate renames a file, send
 SIGUSR1 to the master (``postrotate kill -USR1 $(cat /run/gunicorn.pid)``): every
-process reopens its files without losing a line. The README has the logrotate file.
+process reopens its files without losing a line. docs/sinks/files.md has the logrotate file.
 """
 
 import os

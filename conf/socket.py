@@ -6,7 +6,7 @@ Access records and the error log (with the app's own records) go to
 GUNICORN_LOGGERS_URL (tcp://HOST:PORT, udp://HOST:PORT or unix:///PATH). stderr
 keeps the delivery reports and, while the collector is not taking records, a copy
 of the error log. Other options: GUNICORN_LOGGERS_* environment variables (see
-README.md). Command-line flags still override what is set here.
+docs/options.md). Command-line flags still override what is set here.
 """
 
 import os

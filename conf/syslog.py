@@ -5,7 +5,7 @@
 
 Octet-counting framing over TCP, one message per datagram over UDP (at most
 GUNICORN_LOGGERS_MAX_DATAGRAM bytes), no BOM. The receiver configs for rsyslog and
-syslog-ng are in README.md. stderr keeps the delivery reports and,
+syslog-ng are in docs/sinks/syslog.md. stderr keeps the delivery reports and,
 while syslog is not taking records, a copy of the error log.
 """
 

@@ -47,7 +47,7 @@ DEFAULT_REDACT_QUERY = (
 )
 
 #: Option name (without the prefix) -> one line of help, used by error messages
-#: and kept in the same order as the README table.
+#: in the order of the options page (docs/options.md).
 OPTIONS: dict[str, str] = {
     "SCHEMA": "field names of every record: ecs | otel | gcp | flat",
     "SERVICE_NAME": "service name in every record",

@@ -45,7 +45,7 @@ from .timestamps import rfc3339_utc_ns
 from .transports import Transport
 from .transports.socket import SocketTransport
 
-#: The options of the network loggers, in README order.
+#: The options of the network loggers, in the order of the options page (docs/options.md).
 NETWORK_OPTIONS: dict[str, str] = {
     "URL": "where to send: tcp://HOST:PORT, udp://HOST:PORT, unix:///PATH[#dgram] (SocketLogger, FluentLogger), "
     "http(s)://[USER:PASSWORD@]HOST[:PORT]/PATH (HttpLogger)",

@@ -2,7 +2,7 @@
 
 For users who know ``%(h)s %(r)s %(s)s`` and want the same facts as JSON keys,
 without a schema's nesting: ``remote_addr`` is ``h``, ``request`` is ``r`` and
-so on (the README has the whole table).
+so on (docs/schemas.md has the whole table).
 """
 
 from __future__ import annotations

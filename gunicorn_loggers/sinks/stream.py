@@ -9,7 +9,7 @@ A pipe or a socket (stdout in a container, journald) keeps a write whole only up
 to ``PIPE_BUF`` (4096 bytes): a longer record meeting a full pipe is written in
 pieces, and another thread's record could land between them. Writes to those
 are serialised within the process; across worker processes nothing short of a
-lock per record would do it, which the README lists as a known limit.
+lock per record would do it, which docs/operations.md lists as a known limit.
 
 A write that fails (a full disk, a reader that went away) never raises into the
 request: the record is counted as lost and reported (``failures.WriteFailures``).
