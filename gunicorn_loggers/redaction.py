@@ -80,8 +80,50 @@ class QueryRedactor:
         return "&".join(parts) if changed else query
 
 
-def redact_target(target: str, redact_query: QueryRedactor) -> str:
-    """A request target or URL with its query redacted."""
+#: ``scheme://user:password@``: the user info runs to the last ``@`` before the path or the query, as the
+#: host is read (``request_facts.authority_of``): ``http://u:p#@host/`` names ``host`` and hides ``u:p#``.
+_USER_INFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)([^/?]*)@")
+
+
+def redact_user_info(url: str) -> str:
+    """``url`` with its user name and password each replaced by ``REDACTED``.
+
+    A proxy's request (absolute-form) can name credentials in its request line. ECS
+    (``shared/specs/ecs/url.yml``) has no rule for them in ``url.original``;
+    OpenTelemetry's ``url.full``, which ECS's url fields match, asks for
+    ``https://REDACTED:REDACTED@www.example.com/``, and every schema gets that. The
+    user goes too: some clients put a token there. A user alone becomes ``REDACTED@``.
+    """
+    match = _USER_INFO.match(url)
+    if match is None or not match.group(2):
+        return url
+    user_info = f"{REDACTED}:{REDACTED}" if ":" in match.group(2) else REDACTED
+    return f"{match.group(1)}{user_info}@{url[match.end() :]}"
+
+
+def redact_fragment(target: str, redact_query: Callable[[str], str]) -> str:
+    """``target`` with the parameters of its fragment redacted as a query's are.
+
+    Browsers never send a fragment, but a ``Referer`` or a hostile request line can
+    carry one, and OAuth's implicit flow hands its token over in it
+    (``#access_token=...``).
+    """
+    before, sep, fragment = target.partition("#")
+    if not sep or "=" not in fragment:
+        return target
+    return f"{before}#{redact_query(fragment)}"
+
+
+def redact_target(target: str, redact_query: Callable[[str], str]) -> str:
+    """A request target or URL with its user info, its query and its fragment's parameters redacted.
+
+    As in the access record's fields, everything after the first ``?`` is the
+    query, a fragment included: the fragment's parameters are redacted before the query's.
+    """
+    if "@" in target:
+        target = redact_user_info(target)
+    if "#" in target:
+        target = redact_fragment(target, redact_query)
     path, sep, query = target.partition("?")
     if not sep:
         return target

@@ -172,3 +172,34 @@ def test_an_absolute_form_target_names_the_host(gunicorn, schema):
         assert record["url"]["domain"] == "abs.example" and record["url"]["port"] == 8080
     else:
         assert record["httpRequest"]["requestUrl"] == "http://abs.example:8080/abs?x=1"
+
+
+@pytest.mark.parametrize("schema", ["ecs", "otel", "gcp", "flat"])
+def test_user_info_of_an_absolute_form_target_never_reaches_a_record(gunicorn, schema):
+    """As OpenTelemetry's url.full asks: http://REDACTED:REDACTED@host/, in every field."""
+    server = gunicorn(env={"GUNICORN_LOGGERS_SCHEMA": schema})
+    assert server.raw(raw_request(b"http://alice:PASSWORD1@abs.example/ok?a=1")).startswith(b"HTTP/1.1 200")
+    assert server.raw(raw_request(b"http://bob:PASSWORD2@abs.example/raise")).startswith(b"HTTP/1.1 500")
+    records = server.wait_for_access(2)
+    assert "http://REDACTED:REDACTED@abs.example/ok?a=1" in json.dumps(records[0])
+    if schema in ("ecs", "otel", "flat"):
+        assert '"/raise"' in json.dumps(records[1])  # the path of an app's failure, without the authority
+    text = server.access_path.read_text()
+    assert "PASSWORD" not in text and "alice" not in text and "bob" not in text
+
+
+@pytest.mark.parametrize("schema", ["ecs", "otel"])
+def test_fragment_parameters_are_redacted_in_targets_and_referrers(gunicorn, schema):
+    server = gunicorn(env={"GUNICORN_LOGGERS_SCHEMA": schema, "GUNICORN_LOGGERS_REQUEST_HEADERS": "referer"})
+    referer = b"Referer: https://app.example/cb#access_token=S3CRET1&token_type=bearer"
+    assert server.raw(raw_request(b"/ok", [referer])).startswith(b"HTTP/1.1 200")
+    assert server.raw(raw_request(b"/ok#id_token=S3CRET2&state=1")).startswith(b"HTTP/1.1 200")
+    assert server.raw(raw_request(b"/raise#id_token=S3CRET3")).startswith(b"HTTP/1.1 500")
+    records = server.wait_for_access(3)
+    texts = [json.dumps(record) for record in records]
+    assert texts[0].count("https://app.example/cb#access_token=REDACTED&token_type=bearer") == (
+        2 if schema == "ecs" else 1  # ECS: the referrer and the captured header; OTel: one attribute
+    )
+    assert "/ok#id_token=REDACTED&state=1" in texts[1]
+    assert "/raise#id_token=REDACTED" in texts[2] and '"/raise"' in texts[2]
+    assert "S3CRET" not in server.access_path.read_text()
