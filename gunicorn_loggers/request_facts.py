@@ -336,9 +336,9 @@ class AccessFactsCollector:
 
         Walks the list from the right (the hop nearest to us), skipping proxies we
         trust; the first address we do not trust is the client. An entry with a
-        port (``203.0.113.7:5000``, ``[2001:db8::1]:443``, as Azure's front ends
-        write them) counts as its address; any other entry that is not an IP
-        address ends the walk: whatever sent it is not to be believed.
+        port from 0 to 65535 (``203.0.113.7:5000``, ``[2001:db8::1]:443``, as Azure's
+        front ends write them) counts as its address; any other entry that is not an
+        IP address ends the walk (``1.2.3.4:99999`` too): whatever sent it is not to be believed.
         ``self.client_addresses`` caches the answer per (peer, header): a client sends
         the same header on every request of a connection.
         """
@@ -391,7 +391,7 @@ def authority_of(url: str) -> str | None:
 
 
 def address_without_port(hop: str) -> str | None:
-    """The IP address of ``1.2.3.4:80``, ``[::1]:80`` or ``[::1]``; None for anything else."""
+    """The IP address of ``1.2.3.4:80``, ``[::1]:80`` or ``[::1]``; None for anything else, a port over 65535 too."""
     if hop.startswith("["):
         address, closed, port = hop[1:].partition("]")
         if not closed or (port and not port.startswith(":")):
@@ -401,7 +401,7 @@ def address_without_port(hop: str) -> str | None:
         address, colon, port = hop.partition(":")
         if not colon or ":" in port:  # an IPv6 address needs its brackets to carry a port
             return None
-    if not (port.isascii() and port.isdigit()) or not IS_IP[address]:
+    if not (port.isascii() and port.isdigit()) or len(port) > 5 or int(port) > 65535 or not IS_IP[address]:
         return None
     return address
 

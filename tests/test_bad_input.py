@@ -294,6 +294,15 @@ def test_fragment_parameters_are_redacted_in_targets_and_referrers(gunicorn, sch
     assert "S3CRET" not in logged_text(server)
 
 
+def test_a_forwarded_entry_with_a_port_over_65535_is_no_address(gunicorn):
+    """Like any malformed entry, it ends the walk: the client is the trusted proxy that sent it."""
+    server = gunicorn()
+    for hop in [b"203.0.113.7:65535", b"203.0.113.8:99999", b"[2001:db8::9]:65536"]:
+        assert server.raw(raw_request(b"/", [b"X-Forwarded-For: " + hop])).startswith(b"HTTP/1.1 200")
+    records = server.wait_for_access(3)
+    assert [r["client"]["address"] for r in records] == ["203.0.113.7", "127.0.0.1", "127.0.0.1"]
+
+
 def test_a_refused_request_line_shows_utf8_as_the_access_fields_do(gunicorn):
     """gunicorn decodes the line as latin-1 (/cafÃ©); the message shows é, and other bytes as \\xNN."""
     server = gunicorn()

@@ -15,7 +15,7 @@ from gunicorn_loggers.redaction import (
     redact_urls_in_text,
     redact_user_info,
 )
-from gunicorn_loggers.request_facts import path_of_target
+from gunicorn_loggers.request_facts import address_without_port, path_of_target
 from gunicorn_loggers.text import wsgi_repr
 
 SETTINGS = load_settings(env={"GUNICORN_LOGGERS_REDACT_HEADERS": "x-api-key"})
@@ -230,6 +230,25 @@ def test_a_message_quoting_what_it_does_not_end_with_falls_back_to_words():
 )
 def test_wsgi_repr(latin1, expected):
     assert wsgi_repr(latin1) == expected
+
+
+@pytest.mark.parametrize(
+    ("hop", "address"),
+    [
+        ("203.0.113.7:5000", "203.0.113.7"),
+        ("203.0.113.7:0", "203.0.113.7"),
+        ("203.0.113.7:65535", "203.0.113.7"),
+        ("203.0.113.7:65536", None),
+        ("203.0.113.7:99999", None),
+        ("203.0.113.7:" + "9" * 5000, None),  # longer than int() takes: not a port either
+        ("[2001:db8::1]:443", "2001:db8::1"),
+        ("[2001:db8::1]:99999", None),
+        ("[2001:db8::1]", "2001:db8::1"),
+        ("203.0.113.7:", None),
+    ],
+)
+def test_forwarded_entry_with_a_port(hop, address):
+    assert address_without_port(hop) == address
 
 
 @pytest.mark.parametrize(
