@@ -11,8 +11,9 @@ import logging
 from typing import Any
 
 from .config import Settings
+from .gunicorn_messages import GunicornMessageRedactor
 from .log_facts import collect_log_facts
-from .redaction import redact_queries_in_text
+from .redaction import RequestTextRedactor
 from .request_facts import AccessFactsCollector
 from .schemas import Schema, build_schema
 
@@ -24,6 +25,9 @@ class RecordBuilder:
         self.settings = settings
         self.schema: Schema = build_schema(settings)
         self.collector = AccessFactsCollector(settings)
+        self.redact_gunicorn_message = GunicornMessageRedactor(
+            RequestTextRedactor(self.collector.redact_query, settings.redact_headers)
+        )
 
     def access(self, resp: Any, req: Any, environ: dict, request_time: Any) -> dict[str, Any]:
         return self.schema.access(self.collector.collect(resp, req, environ, request_time))
@@ -37,9 +41,9 @@ class RecordBuilder:
         return self.schema.log(collect_log_facts(record, self.safe_message(record, message), stack, extras))
 
     def safe_message(self, record: logging.LogRecord, message: str) -> str:
-        """``message`` of ``record``, with the query secrets gunicorn's own messages quote redacted."""
+        """``message`` of ``record``, with the secrets gunicorn's own messages quote from a request redacted."""
         if record.name == GUNICORN_ERROR_LOGGER:  # "Error handling request GET /x?token=...", refused lines
-            return redact_queries_in_text(message, self.collector.redact_query)
+            return self.redact_gunicorn_message(record, message)
         return message
 
 

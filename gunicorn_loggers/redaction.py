@@ -80,24 +80,132 @@ class QueryRedactor:
         return "&".join(parts) if changed else query
 
 
-def redact_target(target: str, redact_query: QueryRedactor) -> str:
-    """A request target or URL with its query redacted."""
+#: ``scheme://user:password@``: the user info runs to the last ``@`` before the path or the query, as the
+#: host is read (``request_facts.authority_of``): ``http://u:p#@host/`` names ``host`` and hides ``u:p#``.
+_USER_INFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)([^/?]*)@")
+
+
+def redact_user_info(url: str) -> str:
+    """``url`` with its user name and password each replaced by ``REDACTED``.
+
+    A proxy's request (absolute-form) can name credentials in its request line. ECS
+    (``shared/specs/ecs/url.yml``) has no rule for them in ``url.original``;
+    OpenTelemetry's ``url.full``, which ECS's url fields match, asks for
+    ``https://REDACTED:REDACTED@www.example.com/``, and every schema gets that. The
+    user goes too: some clients put a token there. A user alone becomes ``REDACTED@``.
+    """
+    match = _USER_INFO.match(url)
+    if match is None or not match.group(2):
+        return url
+    user_info = f"{REDACTED}:{REDACTED}" if ":" in match.group(2) else REDACTED
+    return f"{match.group(1)}{user_info}@{url[match.end() :]}"
+
+
+def redact_fragment(target: str, redact_query: Callable[[str], str]) -> str:
+    """``target`` with the parameters of its fragment redacted as a query's are.
+
+    Browsers never send a fragment, but a ``Referer`` or a hostile request line can
+    carry one, and OAuth's implicit flow hands its token over in it
+    (``#access_token=...``).
+    """
+    before, sep, fragment = target.partition("#")
+    if not sep or "=" not in fragment:
+        return target
+    return f"{before}#{redact_query(fragment)}"
+
+
+def redact_target(target: str, redact_query: Callable[[str], str]) -> str:
+    """A request target or URL with its user info, its query and its fragment's parameters redacted.
+
+    As in the access record's fields, everything after the first ``?`` is the
+    query, a fragment included: the fragment's parameters are redacted before the query's.
+    """
+    if "@" in target:
+        target = redact_user_info(target)
+    if "#" in target:
+        target = redact_fragment(target, redact_query)
     path, sep, query = target.partition("?")
     if not sep:
         return target
     return f"{path}?{redact_query(query)}"
 
 
-#: A query inside free text: from ``?`` to the first blank, quote or ``#``.
-_QUERY_IN_TEXT = re.compile(r"\?([^\s'\"#<>]+)")
+#: A word of free text that may be or hold a URL: it has a query, a fragment or user info.
+#: (Anchored at a word's start, so that a long word without them is scanned once, not once a character.)
+_WORD_WITH_URL_PARTS = re.compile(r"(?<!\S)[^\s?#@]*[?#@]\S*")
+#: What opens a word before its URL (quotes of a repr, brackets) and what closes it after: a closing
+#: quote, and the punctuation a repr of a list or tuple puts after it (``'/a?token=x',``).
+_AROUND_WORD = re.compile(r"((?:b?['\"]|[(\[{<])*)(.*?)((?:['\"]+[,;:.)\]}>]*)?)", re.DOTALL)
 
 
-def redact_queries_in_text(text: str, redact_query: Callable[[str], str]) -> str:
-    """``text`` with the query of every URL or request line in it redacted.
+def redact_urls_in_text(text: str, redact_query: Callable[[str], str]) -> str:
+    """``text`` with every word in it redacted as a request target.
 
-    gunicorn's own messages quote what the client sent: ``Error handling request GET
-    /login?token=...`` and the request lines it refuses. They are text, not fields.
+    For text whose shape we do not know: a query then runs to the next blank,
+    whatever quotes, ``<`` or ``#`` it holds, and the quotes around a word (a repr's)
+    stay where they were.
     """
-    if "?" not in text:
+    if "?" not in text and "#" not in text and "@" not in text:
         return text
-    return _QUERY_IN_TEXT.sub(lambda match: "?" + redact_query(match.group(1)), text)
+    return _WORD_WITH_URL_PARTS.sub(lambda match: _redact_word(match.group(), redact_query), text)
+
+
+def _redact_word(word: str, redact_query: Callable[[str], str]) -> str:
+    opening, inner, closing = _AROUND_WORD.fullmatch(word).groups()  # always matches: every group can be empty
+    return opening + redact_target(inner, redact_query) + closing
+
+
+#: A header line as gunicorn quotes one it refused: a name, then a colon or blanks, then the value.
+_HEADER_LINE = re.compile(r"([^\s:]+)([\s:]*)(.*)", re.DOTALL)
+#: A request method: an RFC 9110 token.
+_METHOD = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+
+
+class RequestTextRedactor:
+    """Redacts what a client sent, as text: a request line, header lines, or a target alone.
+
+    gunicorn quotes these when it refuses a request (``Invalid HTTP Header:
+    'Authorization Bearer ...'``), and a premature disconnection quotes the bytes
+    read so far. A secret header's value becomes ``REDACTED`` (the name stays),
+    whether a colon or a blank follows the name; so do the lines folded into it. In
+    a request line the target runs to the blank before its last ``HTTP/`` (a query
+    value can hold blanks there), or to the next blank when there is no version.
+    """
+
+    def __init__(self, redact_query: Callable[[str], str], secret_headers: Iterable[str]) -> None:
+        self.redact_query = redact_query
+        self.secret_headers = frozenset(name.lower() for name in secret_headers)
+
+    def __call__(self, text: str) -> str:
+        lines = text.split("\n")
+        folded_into_secret = False
+        for index, line in enumerate(lines):
+            body = line.removesuffix("\r")
+            if folded_into_secret and body[:1] in (" ", "\t"):
+                redacted = body[: len(body) - len(body.lstrip())] + REDACTED
+            else:
+                redacted = self.redact_header_line(body)
+                folded_into_secret = redacted is not None
+                if redacted is None:
+                    redacted = self.redact_request_line(body)
+            lines[index] = redacted + line[len(body) :]
+        return "\n".join(lines)
+
+    def redact_header_line(self, line: str) -> str | None:
+        """``Name: REDACTED`` for a line that names a secret header; None for any other line."""
+        match = _HEADER_LINE.fullmatch(line)
+        if match is None or match.group(1).lower() not in self.secret_headers:
+            return None
+        name, separator, value = match.groups()
+        return f"{name}{separator}{REDACTED}" if value else line
+
+    def redact_request_line(self, line: str) -> str:
+        """``METHOD TARGET HTTP/x.y`` with its target redacted; any other line with each of its words redacted."""
+        method, space, rest = line.partition(" ")
+        if not space or not _METHOD.fullmatch(method):
+            return redact_urls_in_text(line, self.redact_query)
+        target, version_space, version = rest.rpartition(" HTTP/")
+        if version_space:
+            redact_query = self.redact_query
+            return f"{method} {redact_target(target, redact_query)} HTTP/{redact_urls_in_text(version, redact_query)}"
+        return f"{method} {redact_urls_in_text(rest, self.redact_query)}"

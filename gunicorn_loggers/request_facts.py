@@ -34,7 +34,7 @@ from .correlation import (
 )
 from .memo import Memo
 from .process_id import current_pid
-from .redaction import REDACTED, QueryRedactor, redact_target
+from .redaction import REDACTED, QueryRedactor, redact_fragment, redact_target, redact_user_info
 from .request_context import (
     REQUEST_CONTEXT_ENVIRON_KEY,
     RequestContext,
@@ -197,6 +197,8 @@ class AccessFactsCollector:
             query_string = get("QUERY_STRING")
             if query_string:
                 raw_uri += "?" + query_string
+        if "#" in raw_uri:  # a fragment (rare): its parameters are redacted first, then the query's
+            raw_uri = redact_fragment(raw_uri, self._redact_query)
         before_query, has_query, raw_query = raw_uri.partition("?")
         if before_query.isascii():
             before_text = before_query
@@ -212,7 +214,7 @@ class AccessFactsCollector:
             facts.query = None
             facts.target = before_text
         if path_info is None:
-            path_info = unquote_to_wsgi_str(before_query)
+            path_info = unquote_to_wsgi_str(path_of_target(before_query))
         script_name = get("SCRIPT_NAME")
         if script_name:
             path_info = script_name + path_info
@@ -226,6 +228,8 @@ class AccessFactsCollector:
         host = get("HTTP_HOST")
         if before_query[:1] != "/" and "://" in before_query:  # absolute-form: its authority is the host
             host = authority_of(before_query) or host  # (RFC 9112 3.2.2: the Host header is then ignored)
+            if "@" in before_query:
+                facts.target = redact_user_info(facts.target)
         facts.host = (host if host.isascii() else wsgi_to_text(host)) if host else None
 
         status = resp.status
@@ -325,16 +329,16 @@ class AccessFactsCollector:
 
     def _clean_referer(self, referer: str) -> str:
         """Referrers repeat (the same page links many requests): cached, redacted, as text."""
-        return wsgi_to_text(redact_target(referer, self.redact_query) if "?" in referer else referer)
+        return wsgi_to_text(redact_target(referer, self._redact_query))
 
     def _walk_forwarded(self, peer_and_header: tuple[str | None, str]) -> str | None:
         """The client behind trusted proxies: X-Forwarded-For is believed only from them.
 
         Walks the list from the right (the hop nearest to us), skipping proxies we
         trust; the first address we do not trust is the client. An entry with a
-        port (``203.0.113.7:5000``, ``[2001:db8::1]:443``, as Azure's front ends
-        write them) counts as its address; any other entry that is not an IP
-        address ends the walk: whatever sent it is not to be believed.
+        port from 0 to 65535 (``203.0.113.7:5000``, ``[2001:db8::1]:443``, as Azure's
+        front ends write them) counts as its address; any other entry that is not an
+        IP address ends the walk (``1.2.3.4:99999`` too): whatever sent it is not to be believed.
         ``self.client_addresses`` caches the answer per (peer, header): a client sends
         the same header on every request of a connection.
         """
@@ -359,8 +363,14 @@ class AccessFactsCollector:
         for name in self.wanted_request_headers:
             key = "CONTENT_TYPE" if name == "content-type" else "CONTENT_LENGTH" if name == "content-length" else None
             value = environ.get(key or "HTTP_" + name.upper().replace("-", "_"))
-            if value is not None:
-                headers[name] = [REDACTED if name in self.settings.redact_headers else wsgi_to_text(value)]
+            if value is None:
+                continue
+            if name in self.settings.redact_headers:
+                headers[name] = [REDACTED]
+            elif name == "referer":  # the referrer's URL, redacted as the referrer field is
+                headers[name] = [self.referers[value]]
+            else:
+                headers[name] = [wsgi_to_text(value)]
         return headers
 
     def _response_headers(self, resp: Any) -> dict[str, list[str]]:
@@ -381,7 +391,7 @@ def authority_of(url: str) -> str | None:
 
 
 def address_without_port(hop: str) -> str | None:
-    """The IP address of ``1.2.3.4:80``, ``[::1]:80`` or ``[::1]``; None for anything else."""
+    """The IP address of ``1.2.3.4:80``, ``[::1]:80`` or ``[::1]``; None for anything else, a port over 65535 too."""
     if hop.startswith("["):
         address, closed, port = hop[1:].partition("]")
         if not closed or (port and not port.startswith(":")):
@@ -391,9 +401,19 @@ def address_without_port(hop: str) -> str | None:
         address, colon, port = hop.partition(":")
         if not colon or ":" in port:  # an IPv6 address needs its brackets to carry a port
             return None
-    if not (port.isascii() and port.isdigit()) or not IS_IP[address]:
+    if not (port.isascii() and port.isdigit()) or len(port) > 5 or int(port) > 65535 or not IS_IP[address]:
         return None
     return address
+
+
+def path_of_target(target: str) -> str:
+    """The path of a request target without its query: no fragment, and no scheme or authority in absolute-form."""
+    path = target.partition("#")[0]
+    if path[:1] != "/" and "://" in path:
+        authority_and_path = path.partition("://")[2]
+        slash = authority_and_path.find("/")
+        path = authority_and_path[slash:] if slash >= 0 else ""
+    return path
 
 
 def error_response_environ(environ: dict, req: Any) -> dict:

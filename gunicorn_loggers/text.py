@@ -8,6 +8,8 @@ dropped or replaced, so a record shows exactly what arrived.
 
 from __future__ import annotations
 
+import re
+
 
 def wsgi_to_text(value: str) -> str:
     """Re-decode a latin-1 WSGI string as UTF-8, escaping bytes that are not UTF-8."""
@@ -27,3 +29,28 @@ def safe_text(value: str) -> str:
     except UnicodeEncodeError:
         return value.encode("utf-8", "backslashreplace").decode("utf-8")
     return value
+
+
+#: In ``repr()`` of text decoded with ``surrogateescape``: an escaped backslash, or a byte that was not UTF-8.
+_REPR_ESCAPE = re.compile(r"\\(\\|udc[89a-f][0-9a-f])")
+
+
+def wsgi_repr(value: str) -> str:
+    """``repr()`` of a latin-1 WSGI string as it reads in UTF-8: ``'/café'``, not ``'/cafÃ©'``.
+
+    Bytes that are not UTF-8 are shown as ``\\xNN``, as :func:`wsgi_to_text` keeps them,
+    and the rest is escaped as ``repr()`` escapes it, so the quote still reads as Python.
+    """
+    try:
+        text = value.encode("latin-1").decode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return repr(value)
+    quoted = repr(text)
+    if "\\udc" not in quoted:
+        return quoted
+    return _REPR_ESCAPE.sub(_byte_escape, quoted)
+
+
+def _byte_escape(match: re.Match[str]) -> str:
+    escape = match.group(1)
+    return "\\\\" if escape == "\\" else "\\x" + escape[3:]

@@ -184,6 +184,9 @@ def test_collected_from_hostile_requests():
             "SERVER_PROTOCOL": "HTTP/1.1",
         },
         {"PATH_INFO": "/", "RAW_URI": "/", "HTTP_USER_AGENT": "U" * 8190, "HTTP_HOST": "h" * 300 + ":1"},
+        {"PATH_INFO": "/x", "RAW_URI": "http://u:hunter2@evil.example/x?a=1#access_token=t", "HTTP_HOST": "good"},
+        {"RAW_URI": "http://u:hunter2@evil.example/raise#id_token=t"},  # gunicorn's own 500: no PATH_INFO
+        {"PATH_INFO": "/", "RAW_URI": "/#token=t&x=1", "HTTP_REFERER": "https://u:hunter2@r.example/#token=t"},
     ]
     for environ in environs:
         environ.setdefault("REQUEST_METHOD", "GET")
