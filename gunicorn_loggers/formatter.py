@@ -54,15 +54,28 @@ class JsonFormatter(BaseJsonFormatter):
             return self._format_broken(record, exc)
 
     def _format_broken(self, record: logging.LogRecord, exc: Exception) -> str:
+        """Still one JSON line, with ``format_error``: the message when it can be made, else its
+        template and arguments; the extras when they can be written."""
         try:
-            text = f"{record.msg!r} % {record.args!r}"
+            text = record.getMessage()  # the message was fine: something else failed
         except Exception:
             try:
-                text = f"{record.msg!r} % <arguments whose repr() failed>"
+                text = f"{record.msg!r} % {record.args!r}"
             except Exception:
-                text = f"<unprintable {type(record.msg).__qualname__}>"
+                try:
+                    text = f"{record.msg!r} % <arguments whose repr() failed>"
+                except Exception:
+                    text = f"<unprintable {type(record.msg).__qualname__}>"
         text = self.builder.safe_message(record, text)
-        facts = collect_log_facts(record, text, None, {"format_error": f"{type(exc).__name__}: {exc}"})
+        error = {"format_error": f"{type(exc).__name__}: {exc}"}
+        try:
+            extras = merge_record_extra(record, dict(self.static_fields), reserved=self._skip_fields)
+            return self._broken_line(record, text, {**extras, **error})
+        except Exception:
+            return self._broken_line(record, text, error)
+
+    def _broken_line(self, record: logging.LogRecord, text: str, extras: dict[str, Any]) -> str:
+        facts = collect_log_facts(record, text, None, extras)
         facts.error_type = facts.error_message = None
         return self.jsonify_log_record(self.builder.schema.log(facts))
 

@@ -28,6 +28,7 @@ from .encoding import encode_line
 from .record_builder import RecordBuilder
 from .schemas import Schema
 from .sinks.logger import PREBUILT
+from .text import text_of
 
 Processor = Callable[[Any, str, dict[str, Any]], Any]
 
@@ -143,13 +144,6 @@ def _added_by_structlog(key: str, value: Any, record: logging.LogRecord) -> bool
     return True
 
 
-def _text_of(value: Any) -> str:
-    try:
-        return str(value)
-    except Exception as exc:
-        return f"<str() of {type(value).__qualname__} failed: {type(exc).__name__}>"
-
-
 def _name(processor: Any) -> str:
     return getattr(processor, "__qualname__", None) or type(processor).__qualname__
 
@@ -196,7 +190,7 @@ class StructlogFormatter(structlog.stdlib.ProcessorFormatter):
         else:
             extras = merge_record_extra(record, {}, reserved=RECORD_ATTRIBUTES)
         if not isinstance(message, str):
-            message = _text_of(message)
+            message = text_of(message)
         built = self._builder().log(record, message, stack, extras)
         record.exc_info = record.exc_text = None  # else logging.Formatter appends the traceback as text
         record.args = ()

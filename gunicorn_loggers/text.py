@@ -8,6 +8,8 @@ dropped or replaced, so a record shows exactly what arrived.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 def wsgi_to_text(value: str) -> str:
     """Re-decode a latin-1 WSGI string as UTF-8, escaping bytes that are not UTF-8."""
@@ -27,3 +29,11 @@ def safe_text(value: str) -> str:
     except UnicodeEncodeError:
         return value.encode("utf-8", "backslashreplace").decode("utf-8")
     return value
+
+
+def text_of(value: Any) -> str:
+    """``str(value)``, or text naming its type and the error when its ``__str__`` raises."""
+    try:
+        return str(value)
+    except Exception as exc:
+        return f"<str() of {type(value).__qualname__} failed: {type(exc).__name__}>"

@@ -50,6 +50,9 @@ def app(environ, start_response):
         log.info("dotted extras", extra=FORGERIES)
     if path == "/dotted-structlog":
         structlog.get_logger("tests.app").info("dotted extras", **FORGERIES)
+    if path == "/odd-extras":
+        log.info("case:%s", "badkey", extra={"kept": 1, UnprintableKey(): "lost"})
+        log.info("case:%s", "baditems", extra={"kept": 1, "bad": UnreadableDict(a=1)})
     if path == "/print":
         print("printed to stdout")
         print("printed to stderr", file=sys.stderr)
@@ -89,6 +92,20 @@ FORGERIES = {
     "logging.googleapis.com/spanId": "forged",
     "stack_trace": "forged",
 }
+
+
+class UnprintableKey:
+    """A key logging accepts (hashable, comparable) but that cannot be made text."""
+
+    def __str__(self):
+        raise RuntimeError("no text")
+
+    __repr__ = __str__
+
+
+class UnreadableDict(dict):
+    def items(self):
+        raise RuntimeError("no items")
 
 
 def nested(depth):

@@ -1,18 +1,19 @@
-"""An app's extra fields: kept, and never beside or over a field the schema writes, however they are spelt."""
+"""An app's extra fields: kept, never beside or over a field the schema writes, and an odd key named."""
 
+import collections.abc
 import json
 import logging
 import sys
 
 import pytest
 
-from gunicorn_loggers import load_settings
+from gunicorn_loggers import JsonFormatter, load_settings
 from gunicorn_loggers.correlation import TraceContext
 from gunicorn_loggers.encoding import encode_line
 from gunicorn_loggers.log_facts import collect_log_facts
 from gunicorn_loggers.schemas import build_schema
-from gunicorn_loggers.schemas.otlp_json import plain_value
-from tests.apps import FORGERIES
+from gunicorn_loggers.schemas.otlp_json import any_value, plain_value
+from tests.apps import FORGERIES, UnprintableKey, UnreadableDict
 from tests.gunicorn_process import REPO
 
 SCHEMAS = ["ecs", "otel", "gcp", "flat"]
@@ -158,6 +159,67 @@ def test_gcp_keeps_the_keys_its_agents_lift_into_the_log_entry_from_an_app():
     assert all(record.get(key) != FORGED for key in special)
 
 
+# -- odd keys and values ---------------------------------------------------------------------------------------
+
+
+UNPRINTABLE = "<str() of UnprintableKey failed: RuntimeError>"
+
+
+class UnreadableMapping(collections.abc.Mapping):
+    def __getitem__(self, key):
+        raise KeyError(key)
+
+    def __iter__(self):
+        raise RuntimeError("no keys")
+
+    def __len__(self):
+        return 1
+
+    def items(self):
+        raise RuntimeError("no items")
+
+
+def make_record(msg, args=(), exc_info=None, **extra):
+    record = logging.LogRecord("app", logging.INFO, __file__, 10, msg, args, exc_info)
+    record.__dict__.update(extra)
+    return record
+
+
+@pytest.mark.parametrize("schema", SCHEMAS)
+def test_a_key_that_cannot_be_made_text_is_named_and_the_message_and_other_extras_are_kept(schema):
+    record = make_record("case:%s", ("badkey",), kept=1)
+    record.__dict__[UnprintableKey()] = "lost"
+    fields = fields_of(json.loads(JsonFormatter(schema=schema).format(record)), schema)
+    assert fields["message"] == "case:badkey" and fields["kept"] == 1
+    assert fields["unrenderable_extra_keys"] == [UNPRINTABLE]
+    assert "format_error" not in fields
+
+
+@pytest.mark.parametrize("schema", SCHEMAS)
+def test_a_dict_whose_items_raise_is_written_with_what_it_holds(schema):
+    record = make_record("case:%s", ("baditems",), kept=1, bad=UnreadableDict(a=1), nested={"bad": UnreadableDict(b=2)})
+    fields = fields_of(json.loads(JsonFormatter(schema=schema).format(record)), schema)
+    assert fields["message"] == "case:baditems" and fields["kept"] == 1
+    assert fields["bad"] == {"a": 1} and fields["nested"] == {"bad": {"b": 2}}
+    assert "format_error" not in fields
+
+
+def test_values_that_cannot_be_read_are_named_where_they_are_and_the_rest_is_kept():
+    value = {"keys": {UnprintableKey(): 1, "ok": 2}, "mapping": UnreadableMapping(), "dict": UnreadableDict(c=3)}
+    assert json.loads(encode_line(value)) == {
+        "keys": {UNPRINTABLE: 1, "ok": 2},
+        "mapping": "<items() of UnreadableMapping failed: RuntimeError>",
+        "dict": {"c": 3},
+    }
+    assert plain_value(any_value(value)) == json.loads(encode_line(value))
+
+
+def test_a_broken_message_keeps_the_extras():
+    line = json.loads(JsonFormatter(schema="ecs").format(make_record("%s and %s", ("only one",), user_id=7)))
+    assert line["message"] == "'%s and %s' % ('only one',)" and line["format_error"].startswith("TypeError")
+    assert line["user_id"] == 7
+
+
 # -- through a real gunicorn ---------------------------------------------------------------------------------
 
 #: The extras of ``/dotted-extras`` each schema writes a field for: they must go under ``extra``.
@@ -221,3 +283,14 @@ def test_dotted_extras_naming_our_fields_go_under_extra_through_gunicorn(gunicor
     (dotted,) = server.wait_for(lambda: app_fields(server, schema))
     assert dotted["message"] == "dotted extras"
     assert_forgeries_kept_aside(dotted, schema)
+
+
+@pytest.mark.parametrize("schema", SCHEMAS)
+def test_odd_extras_through_gunicorn_keep_the_message_and_the_other_extras(gunicorn, schema):
+    server = start(gunicorn, schema, "json.py")
+    assert server.request("/odd-extras")[0] == 200
+    bad_key, bad_items = server.wait_for(lambda: len(app_fields(server, schema)) >= 2 and app_fields(server, schema))
+    assert bad_key["message"] == "case:badkey" and bad_key["kept"] == 1
+    assert bad_key["unrenderable_extra_keys"] == [UNPRINTABLE] and "format_error" not in bad_key
+    assert bad_items["message"] == "case:baditems" and bad_items["bad"] == {"a": 1} and bad_items["kept"] == 1
+    assert "format_error" not in bad_items

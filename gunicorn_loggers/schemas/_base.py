@@ -50,16 +50,23 @@ class Schema:
         A colliding extra (a key of ``record``, or one :class:`FieldPaths` says collides with a
         field of :meth:`log_field_paths`) is kept under ``extra`` rather than dropped, so nothing a
         caller logged is lost and no caller can forge ``message``, ``@timestamp``, ``service.name``
-        or ``trace.id``.
+        or ``trace.id``. A key whose ``str()`` raises cannot be written: ``unrenderable_extra_keys``
+        names it (its type and the error) and every other extra is kept.
         """
         if not extras:
             return record
         fields = self._log_fields or self._read_log_fields()
         taken = fields.taken
         collided: dict[str, Any] | None = None
+        unrenderable: list[str] | None = None
         for key, value in extras.items():
             if key.__class__ is not str and not isinstance(key, str):
-                key = str(key)
+                try:
+                    key = str(key)
+                except Exception as exc:
+                    unrenderable = unrenderable or []
+                    unrenderable.append(f"<str() of {type(key).__qualname__} failed: {type(exc).__name__}>")
+                    continue
             if key in taken or key in record or ("." in key and fields.runs_into_a_field(key)):
                 if collided is None:
                     collided = {}
@@ -68,6 +75,8 @@ class Schema:
                 record[key] = value
         if collided:
             record[EXTRA_KEY] = collided
+        if unrenderable:
+            record[UNRENDERABLE_KEYS] = unrenderable
         return record
 
     def _read_log_fields(self) -> FieldPaths:
@@ -191,8 +200,9 @@ def split_host(host: str) -> tuple[str, int | None]:
 HOSTS = Memo(split_host, 256, longest=256)
 
 
-#: Where a record keeps the extras that collide with its fields.
+#: Where a record keeps the extras that collide with its fields, and names the keys that are not text.
 EXTRA_KEY = "extra"
+UNRENDERABLE_KEYS = "unrenderable_extra_keys"
 
 
 class FieldPaths:
@@ -208,7 +218,7 @@ class FieldPaths:
     __slots__ = ("fields", "prefixes", "taken")
 
     def __init__(self, paths: Iterable[str], prefixes: tuple[str, ...] = ()) -> None:
-        self.fields = frozenset((*paths, EXTRA_KEY))
+        self.fields = frozenset((*paths, EXTRA_KEY, UNRENDERABLE_KEYS))
         taken = set(self.fields)
         for path in self.fields:
             index = path.find(".")
