@@ -22,6 +22,8 @@ from .sinks.logger import PREBUILT
 
 #: Attributes gunicorn-loggers sets on records for its own use; never logged as extras.
 INTERNAL_ATTRIBUTES = frozenset({PREBUILT, "color_message"})
+_TRACEBACK_KEYS = ("exc_info", "stack_info")
+_ABSENT = object()
 
 
 class JsonFormatter(BaseJsonFormatter):
@@ -84,6 +86,16 @@ class JsonFormatter(BaseJsonFormatter):
         extras.update(message_dict)
         stack = extras.pop("exc_info", None)
         stack_info = extras.pop("stack_info", None)
+        message = record.msg
+        if isinstance(message, dict):
+            # A dict message's keys are the app's fields, ``exc_info`` and ``stack_info`` too: python-json-logger
+            # lets them stand in for the traceback, but error.* only ever holds the record's own.
+            for key in _TRACEBACK_KEYS:
+                value = dict.get(message, key, _ABSENT)
+                if value is not _ABSENT:
+                    extras[key] = value
+            stack = self.formatException(record.exc_info) if record.exc_info else record.exc_text
+            stack_info = self.formatStack(record.stack_info) if record.stack_info else None
         if isinstance(stack, list):
             stack = "\n".join(stack)
         if stack_info:

@@ -53,6 +53,12 @@ def app(environ, start_response):
     if path == "/odd-extras":
         log.info("case:%s", "badkey", extra={"kept": 1, UnprintableKey(): "lost"})
         log.info("case:%s", "baditems", extra={"kept": 1, "bad": UnreadableDict(a=1)})
+    if path == "/dict-message":
+        log.info({"exc_info": "forged", "stack_info": "forged", "note": "a dict message"})
+    if path == "/structlog-not-an-error":
+        slog = structlog.get_logger("tests.app")
+        slog.info("stack_info as a key-value", stack_info="forged")
+        slog.info("exc_info that is no exception", exc_info=("forged", "x", None))
     if path == "/print":
         print("printed to stdout")
         print("printed to stderr", file=sys.stderr)

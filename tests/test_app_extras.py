@@ -1,4 +1,4 @@
-"""An app's extra fields: kept, never beside or over a field the schema writes, and an odd key named."""
+"""An app's extras and dict messages: kept, never beside a field of the schema, never an error it did not raise."""
 
 import collections.abc
 import json
@@ -35,7 +35,7 @@ def leaves(record: dict, prefix: str = ""):
 def fields_of(record: dict, schema: str) -> dict:
     """The record's fields, where an app's extras go: otel's log attributes (the resource as
     ``resource``), every other schema's top level."""
-    if schema != "otel":
+    if schema != "otel" or "resourceLogs" not in record:
         return record
     resource_logs = record["resourceLogs"][0]
     log = resource_logs["scopeLogs"][0]["logRecords"][0]
@@ -220,6 +220,44 @@ def test_a_broken_message_keeps_the_extras():
     assert line["user_id"] == 7
 
 
+# -- only a record's own exception is an error -------------------------------------------------------
+
+
+def error_fields(fields: dict, schema: str) -> list[str]:
+    """The fields (of :func:`fields_of`) that say the record is about an exception."""
+    names = {"ecs": ("error",), "otel": (), "gcp": ("error", "stack_trace"), "flat": ("exc_type", "stack_trace")}
+    return [name for name in fields if name in names[schema] or name.startswith("exception.")]
+
+
+def stack_trace_of(fields: dict, schema: str) -> str:
+    if schema == "ecs":
+        return fields["error"]["stack_trace"]
+    return fields["exception.stacktrace" if schema == "otel" else "stack_trace"]
+
+
+@pytest.mark.parametrize("schema", SCHEMAS)
+def test_a_dict_message_never_fills_the_error_fields(schema):
+    """python-json-logger lets a dict message's ``exc_info`` stand in for the traceback; we do not."""
+    formatter = JsonFormatter(schema=schema)
+    dict_message = {"exc_info": FORGED, "stack_info": FORGED, "note": "a dict message"}
+    fields = fields_of(json.loads(formatter.format(make_record(dict(dict_message)))), schema)
+    assert error_fields(fields, schema) == []
+    assert (fields["exc_info"], fields["stack_info"], fields["note"]) == (FORGED, FORGED, "a dict message")
+    try:
+        raise ValueError("the real error")
+    except ValueError:
+        failing = make_record(dict(dict_message), exc_info=sys.exc_info())
+    fields = fields_of(json.loads(formatter.format(failing)), schema)
+    stack = stack_trace_of(fields, schema)
+    assert stack.startswith("Traceback") and stack.endswith("ValueError: the real error") and FORGED not in stack
+    assert (fields["exc_info"], fields["stack_info"]) == (FORGED, FORGED)
+
+
+def test_an_exc_info_that_is_no_exception_still_gives_a_line():
+    line = json.loads(JsonFormatter(schema="ecs").format(make_record("odd exc_info", exc_info=(FORGED, "x", None))))
+    assert line["message"] == "odd exc_info" and "error" not in line and "format_error" in line
+
+
 # -- through a real gunicorn ---------------------------------------------------------------------------------
 
 #: The extras of ``/dotted-extras`` each schema writes a field for: they must go under ``extra``.
@@ -239,9 +277,14 @@ COLLIDING = {
 
 
 def app_fields(server, schema: str) -> list[dict]:
+    """The fields of the app's records, and of the handler's last-resort line for one it could not format."""
     records = [fields_of(record, schema) for record in server.error_records()]
-    logger = {"ecs": lambda f: f["log"]["logger"], "otel": lambda f: f["scope"]}.get(schema, lambda f: f["logger"])
-    return [fields for fields in records if logger(fields) == "tests.app"]
+    return [fields for fields in records if logger_of(fields) == "tests.app"]
+
+
+def logger_of(fields: dict) -> str | None:
+    log = fields.get("log")
+    return fields.get("scope") or (log.get("logger") if isinstance(log, dict) else None) or fields.get("logger")
 
 
 def assert_the_real_fields_stand(fields: dict, schema: str) -> None:
@@ -294,3 +337,24 @@ def test_odd_extras_through_gunicorn_keep_the_message_and_the_other_extras(gunic
     assert bad_key["unrenderable_extra_keys"] == [UNPRINTABLE] and "format_error" not in bad_key
     assert bad_items["message"] == "case:baditems" and bad_items["bad"] == {"a": 1} and bad_items["kept"] == 1
     assert "format_error" not in bad_items
+
+
+@pytest.mark.parametrize("schema", SCHEMAS)
+def test_a_dict_messages_exc_info_is_its_field_not_an_error_through_gunicorn(gunicorn, schema):
+    server = start(gunicorn, schema, "json.py")
+    assert server.request("/dict-message")[0] == 200
+    (dict_message,) = server.wait_for(lambda: app_fields(server, schema))
+    assert dict_message["note"] == "a dict message"
+    assert dict_message["exc_info"] == dict_message["stack_info"] == FORGED
+    assert error_fields(dict_message, schema) == []
+
+
+@pytest.mark.parametrize("schema", SCHEMAS)
+def test_a_structlog_events_stack_info_text_or_odd_exc_info_is_not_an_error_through_gunicorn(gunicorn, schema):
+    server = start(gunicorn, schema, "structlog.py")
+    assert server.request("/structlog-not-an-error")[0] == 200
+    stack_info, exc_info = server.wait_for(lambda: len(app_fields(server, schema)) >= 2 and app_fields(server, schema))
+    assert stack_info["message"] == "stack_info as a key-value" and stack_info["stack_info"] == FORGED
+    assert exc_info["message"] == "exc_info that is no exception"
+    assert error_fields(stack_info, schema) == error_fields(exc_info, schema) == []
+    assert "Logging error" not in server.stderr_path.read_text()
