@@ -83,11 +83,13 @@ class JsonFormatter(BaseJsonFormatter):
 
     def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]) -> None:
         extras: dict[str, Any] = dict(self.static_fields)
-        extras.update(message_dict)
-        stack = extras.pop("exc_info", None)
-        stack_info = extras.pop("stack_info", None)
+        stack = stack_info = None
+        if message_dict:  # most records: no traceback, and a message that is no dict
+            extras.update(message_dict)
+            stack = extras.pop("exc_info", None)
+            stack_info = extras.pop("stack_info", None)
         message = record.msg
-        if isinstance(message, dict):
+        if message.__class__ is not str and isinstance(message, dict):
             # A dict message's keys are the app's fields, ``exc_info`` and ``stack_info`` too: python-json-logger
             # lets them stand in for the traceback, but error.* only ever holds the record's own.
             for key in _TRACEBACK_KEYS:

@@ -47,11 +47,13 @@ class Schema:
     def merge_extras(self, record: dict[str, Any], extras: dict[str, Any]) -> dict[str, Any]:
         """Add the caller's ``extra`` fields; a field the schema set, or may set, is never overwritten.
 
-        A colliding extra (a key of ``record``, or one :class:`FieldPaths` says collides with a
-        field of :meth:`log_field_paths`) is kept under ``extra`` rather than dropped, so nothing a
-        caller logged is lost and no caller can forge ``message``, ``@timestamp``, ``service.name``
-        or ``trace.id``. A key whose ``str()`` raises cannot be written: ``unrenderable_extra_keys``
-        names it (its type and the error) and every other extra is kept.
+        A colliding extra (one :class:`FieldPaths` says collides with a field of
+        :meth:`log_field_paths`) is kept under ``extra`` rather than dropped, so nothing a caller
+        logged is lost and no caller can forge ``message``, ``@timestamp``, ``service.name`` or
+        ``trace.id``. The fields are read from the fullest record, so ``record``'s own keys are
+        among them: one set lookup a key answers for both. A key whose ``str()`` raises cannot be
+        written: ``unrenderable_extra_keys`` names it (its type and the error) and every other
+        extra is kept.
         """
         if not extras:
             return record
@@ -67,7 +69,7 @@ class Schema:
                     unrenderable = unrenderable or []
                     unrenderable.append(f"<str() of {type(key).__qualname__} failed: {type(exc).__name__}>")
                     continue
-            if key in taken or key in record or ("." in key and fields.runs_into_a_field(key)):
+            if key in taken or ("." in key and fields.runs_into_a_field(key)):
                 if collided is None:
                     collided = {}
                 collided[key] = value
