@@ -56,10 +56,13 @@ def any_value(value: Any, depth: int = 0, seen: frozenset[int] = frozenset()) ->
     if id(value) in seen:
         return {"stringValue": "<cycle>"}
     if isinstance(value, Mapping):
-        pairs = mapping_pairs(value)
-        if isinstance(pairs, str):
-            return {"stringValue": pairs}
-        return {"kvlistValue": {"values": key_values(dict(pairs), depth + 1, seen | {id(value)})}}
+        mapping = value
+        if value.__class__ is not dict:  # a subclass's or another mapping's items() may raise
+            pairs = mapping_pairs(value)
+            if isinstance(pairs, str):
+                return {"stringValue": pairs}
+            mapping = dict(pairs)
+        return {"kvlistValue": {"values": key_values(mapping, depth + 1, seen | {id(value)})}}
     if isinstance(value, (list, tuple, set, frozenset)):
         inner = seen | {id(value)}
         return {"arrayValue": {"values": [any_value(item, depth + 1, inner) for item in value]}}
