@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .text import safe_text
+from .text import safe_text, text_of
 
 try:
     import orjson
@@ -38,8 +38,25 @@ def fallback_value(value: Any) -> Any:
         return f"<repr() of {type(value).__qualname__} failed: {type(exc).__name__}>"
 
 
+def mapping_pairs(value: Mapping) -> list[tuple[Any, Any]] | str:
+    """The pairs of ``value``, or text naming the failure when its ``items()`` raises.
+
+    A dict gives the pairs it holds, as orjson reads them, whatever its subclass's ``items()`` does.
+    """
+    if isinstance(value, dict):
+        return list(dict.items(value))
+    try:
+        return list(value.items())
+    except Exception as exc:
+        return f"<items() of {type(value).__qualname__} failed: {type(exc).__name__}>"
+
+
 def make_serialisable(value: Any, depth: int = 0, seen: frozenset[int] = frozenset()) -> Any:
-    """A copy of ``value`` made of JSON types only: cycles cut, keys as text, text UTF-8 safe."""
+    """A copy of ``value`` made of JSON types only: cycles cut, keys as text, text UTF-8 safe.
+
+    A key whose ``str()`` raises, or a mapping whose ``items()`` does, is written as text
+    naming the failure: the rest of the record is kept.
+    """
     if value is None or isinstance(value, (bool, float)):
         return value
     if isinstance(value, int):
@@ -52,7 +69,10 @@ def make_serialisable(value: Any, depth: int = 0, seen: frozenset[int] = frozens
         return "<cycle>"
     inner = seen | {id(value)}
     if isinstance(value, Mapping):
-        return {safe_text(str(k)): make_serialisable(v, depth + 1, inner) for k, v in value.items()}
+        pairs = mapping_pairs(value)
+        if isinstance(pairs, str):
+            return pairs
+        return {safe_text(text_of(k)): make_serialisable(v, depth + 1, inner) for k, v in pairs}
     if isinstance(value, (list, tuple)):
         return [make_serialisable(v, depth + 1, inner) for v in value]
     converted = fallback_value(value)

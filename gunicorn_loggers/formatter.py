@@ -22,6 +22,8 @@ from .sinks.logger import PREBUILT
 
 #: Attributes gunicorn-loggers sets on records for its own use; never logged as extras.
 INTERNAL_ATTRIBUTES = frozenset({PREBUILT, "color_message"})
+_TRACEBACK_KEYS = ("exc_info", "stack_info")
+_ABSENT = object()
 
 
 class JsonFormatter(BaseJsonFormatter):
@@ -54,23 +56,48 @@ class JsonFormatter(BaseJsonFormatter):
             return self._format_broken(record, exc)
 
     def _format_broken(self, record: logging.LogRecord, exc: Exception) -> str:
+        """Still one JSON line, with ``format_error``: the message when it can be made, else its
+        template and arguments; the extras when they can be written."""
         try:
-            text = f"{record.msg!r} % {record.args!r}"
+            text = record.getMessage()  # the message was fine: something else failed
         except Exception:
             try:
-                text = f"{record.msg!r} % <arguments whose repr() failed>"
+                text = f"{record.msg!r} % {record.args!r}"
             except Exception:
-                text = f"<unprintable {type(record.msg).__qualname__}>"
+                try:
+                    text = f"{record.msg!r} % <arguments whose repr() failed>"
+                except Exception:
+                    text = f"<unprintable {type(record.msg).__qualname__}>"
         text = self.builder.safe_message(record, text)
-        facts = collect_log_facts(record, text, None, {"format_error": f"{type(exc).__name__}: {exc}"})
+        error = {"format_error": f"{type(exc).__name__}: {exc}"}
+        try:
+            extras = merge_record_extra(record, dict(self.static_fields), reserved=self._skip_fields)
+            return self._broken_line(record, text, {**extras, **error})
+        except Exception:
+            return self._broken_line(record, text, error)
+
+    def _broken_line(self, record: logging.LogRecord, text: str, extras: dict[str, Any]) -> str:
+        facts = collect_log_facts(record, text, None, extras)
         facts.error_type = facts.error_message = None
         return self.jsonify_log_record(self.builder.schema.log(facts))
 
     def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]) -> None:
         extras: dict[str, Any] = dict(self.static_fields)
-        extras.update(message_dict)
-        stack = extras.pop("exc_info", None)
-        stack_info = extras.pop("stack_info", None)
+        stack = stack_info = None
+        if message_dict:  # most records: no traceback, and a message that is no dict
+            extras.update(message_dict)
+            stack = extras.pop("exc_info", None)
+            stack_info = extras.pop("stack_info", None)
+        message = record.msg
+        if message.__class__ is not str and isinstance(message, dict):
+            # A dict message's keys are the app's fields, ``exc_info`` and ``stack_info`` too: python-json-logger
+            # lets them stand in for the traceback, but error.* only ever holds the record's own.
+            for key in _TRACEBACK_KEYS:
+                value = dict.get(message, key, _ABSENT)
+                if value is not _ABSENT:
+                    extras[key] = value
+            stack = self.formatException(record.exc_info) if record.exc_info else record.exc_text
+            stack_info = self.formatStack(record.stack_info) if record.stack_info else None
         if isinstance(stack, list):
             stack = "\n".join(stack)
         if stack_info:

@@ -71,7 +71,7 @@ def collect_log_facts(
     facts.line = record.lineno
     facts.function = record.funcName
     facts.error_type = facts.error_message = None
-    if record.exc_info and record.exc_info[0] is not None:
+    if record.exc_info and isinstance(record.exc_info[0], type):  # not None, nor a tuple some code made up
         exc_type, exc_value = record.exc_info[0], record.exc_info[1]
         module = exc_type.__module__
         facts.error_type = exc_type.__qualname__ if module == "builtins" else f"{module}.{exc_type.__qualname__}"

@@ -18,6 +18,7 @@ import logging
 import sys
 import traceback
 from collections.abc import Callable, Iterable
+from types import TracebackType
 from typing import Any
 
 import structlog
@@ -29,6 +30,7 @@ from .pretty import concise_line
 from .record_builder import RecordBuilder
 from .schemas import Schema
 from .sinks.logger import PREBUILT
+from .text import text_of
 
 Processor = Callable[[Any, str, dict[str, Any]], Any]
 
@@ -150,26 +152,30 @@ def _added_by_structlog(key: str, value: Any, record: logging.LogRecord) -> bool
     return True
 
 
-def _text_of(value: Any) -> str:
-    try:
-        return str(value)
-    except Exception as exc:
-        return f"<str() of {type(value).__qualname__} failed: {type(exc).__name__}>"
-
-
 def _name(processor: Any) -> str:
     return getattr(processor, "__qualname__", None) or type(processor).__qualname__
 
 
 def _exc_info(value: Any) -> tuple | None:
+    """The exception ``exc_info`` names, as structlog reads it: an exception, an ``exc_info`` tuple,
+    or any other true value for the one being handled. A tuple of another shape names none."""
     if not value:
         return None
     if isinstance(value, BaseException):
         return (type(value), value, value.__traceback__)
-    if isinstance(value, tuple) and len(value) == 3:
-        return value if value[0] is not None else None
+    if isinstance(value, tuple):
+        return value if _is_exc_info(value) else None
     info = sys.exc_info()
     return info if info[0] is not None else None
+
+
+def _is_exc_info(value: tuple) -> bool:
+    return (
+        len(value) == 3
+        and isinstance(value[0], type)
+        and isinstance(value[1], BaseException)
+        and (value[2] is None or isinstance(value[2], TracebackType))
+    )
 
 
 class StructlogFormatter(structlog.stdlib.ProcessorFormatter):
@@ -191,6 +197,10 @@ class StructlogFormatter(structlog.stdlib.ProcessorFormatter):
         message = event.pop("event", "")
         info = _exc_info(event.pop("exc_info", None))
         stack_info = event.pop("stack_info", None)
+        if from_structlog and isinstance(stack_info, str):
+            # The app's key-value, not a stack logging captured: error.* holds only what the record's own
+            # exc_info and stack_info say, so the text stays the app's field.
+            event["stack_info"], stack_info = stack_info, None
         positional = event.pop("positional_args", None)
         if positional and record.name == "uvicorn.access":
             record.args = positional  # uvicorn's access line is read from its args
@@ -203,7 +213,7 @@ class StructlogFormatter(structlog.stdlib.ProcessorFormatter):
         else:
             extras = merge_record_extra(record, {}, reserved=RECORD_ATTRIBUTES)
         if not isinstance(message, str):
-            message = _text_of(message)
+            message = text_of(message)
         built = self._builder().log(record, message, stack, extras)
         record.exc_info = record.exc_text = None  # else logging.Formatter appends the traceback as text
         record.args = ()

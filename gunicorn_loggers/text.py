@@ -9,6 +9,7 @@ dropped or replaced, so a record shows exactly what arrived.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 
 def wsgi_to_text(value: str) -> str:
@@ -54,3 +55,11 @@ def wsgi_repr(value: str) -> str:
 def _byte_escape(match: re.Match[str]) -> str:
     escape = match.group(1)
     return "\\\\" if escape == "\\" else "\\x" + escape[3:]
+
+
+def text_of(value: Any) -> str:
+    """``str(value)``, or text naming its type and the error when its ``__str__`` raises."""
+    try:
+        return str(value)
+    except Exception as exc:
+        return f"<str() of {type(value).__qualname__} failed: {type(exc).__name__}>"

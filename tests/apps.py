@@ -46,6 +46,19 @@ def app(environ, start_response):
         cyclic = {}
         cyclic["self"] = cyclic
         log.info("cyclic extra", extra={"cyclic": cyclic, "huge": {f"k{n}": "v" * 100 for n in range(5000)}})
+    if path == "/dotted-extras":
+        log.info("dotted extras", extra=FORGERIES)
+    if path == "/dotted-structlog":
+        structlog.get_logger("tests.app").info("dotted extras", **FORGERIES)
+    if path == "/odd-extras":
+        log.info("case:%s", "badkey", extra={"kept": 1, UnprintableKey(): "lost"})
+        log.info("case:%s", "baditems", extra={"kept": 1, "bad": UnreadableDict(a=1)})
+    if path == "/dict-message":
+        log.info({"exc_info": "forged", "stack_info": "forged", "note": "a dict message"})
+    if path == "/structlog-not-an-error":
+        slog = structlog.get_logger("tests.app")
+        slog.info("stack_info as a key-value", stack_info="forged")
+        slog.info("exc_info that is no exception", exc_info=("forged", "x", None))
     if path == "/print":
         print("printed to stdout")
         print("printed to stderr", file=sys.stderr)
@@ -66,6 +79,39 @@ class BadRepr:
         raise RuntimeError("repr failed")
 
     __str__ = __repr__
+
+
+#: ``extra`` keys, each naming a field one of the schemas writes (nested, dotted, or a platform's own):
+#: in that schema it must land under ``extra``, never beside the real field.
+FORGERIES = {
+    "service.name": "forged",
+    "trace.id": "forged",
+    "http.request.id": "forged",
+    "log.logger": "forged",
+    "event.dataset": "forged",
+    "ecs.version": "forged",
+    "code.file.path": "forged",
+    "thread.name": "forged",
+    "httpRequest": {"status": "forged"},
+    "logging.googleapis.com/labels": {"forged": "forged"},
+    "logging.googleapis.com/trace": "forged",
+    "logging.googleapis.com/spanId": "forged",
+    "stack_trace": "forged",
+}
+
+
+class UnprintableKey:
+    """A key logging accepts (hashable, comparable) but that cannot be made text."""
+
+    def __str__(self):
+        raise RuntimeError("no text")
+
+    __repr__ = __str__
+
+
+class UnreadableDict(dict):
+    def items(self):
+        raise RuntimeError("no items")
 
 
 def nested(depth):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from ..config import Settings
+from ..correlation import TraceContext
 from ..log_facts import LogFacts
 from ..memo import Memo
 from ..request_facts import AccessFacts
@@ -26,6 +29,11 @@ class Schema:
     #: ``flat_shared_keys`` are dicts of text and numbers, and one shallow copy does.
     shared_keys: tuple[str, ...] = ()
     flat_shared_keys: tuple[str, ...] = ()
+    #: Fields an app's ``extra`` may not take although our log records do not write them (keys a
+    #: platform's agent reads, say), and prefixes of whole families of such keys.
+    reserved_fields: tuple[str, ...] = ()
+    reserved_prefixes: tuple[str, ...] = ()
+    _log_fields: FieldPaths | None = None
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -35,6 +43,61 @@ class Schema:
 
     def log(self, facts: LogFacts) -> dict[str, Any]:
         raise NotImplementedError
+
+    def merge_extras(self, record: dict[str, Any], extras: dict[str, Any]) -> dict[str, Any]:
+        """Add the caller's ``extra`` fields; a field the schema set, or may set, is never overwritten.
+
+        A colliding extra (one :class:`FieldPaths` says collides with a field of
+        :meth:`log_field_paths`) is kept under ``extra`` rather than dropped, so nothing a caller
+        logged is lost and no caller can forge ``message``, ``@timestamp``, ``service.name`` or
+        ``trace.id``. The fields are read from the fullest record, so ``record``'s own keys are
+        among them: one set lookup a key answers for both. A key whose ``str()`` raises cannot be
+        written: ``unrenderable_extra_keys`` names it (its type and the error) and every other
+        extra is kept.
+        """
+        if not extras:
+            return record
+        fields = self._log_fields or self._read_log_fields()
+        taken = fields.taken
+        collided: dict[str, Any] | None = None
+        unrenderable: list[str] | None = None
+        for key, value in extras.items():
+            if key.__class__ is not str and not isinstance(key, str):
+                try:
+                    key = str(key)
+                except Exception as exc:
+                    unrenderable = unrenderable or []
+                    unrenderable.append(f"<str() of {type(key).__qualname__} failed: {type(exc).__name__}>")
+                    continue
+            if key in taken or ("." in key and fields.runs_into_a_field(key)):
+                if collided is None:
+                    collided = {}
+                collided[key] = value
+            else:
+                record[key] = value
+        if collided:
+            record[EXTRA_KEY] = collided
+        if unrenderable:
+            record[UNRENDERABLE_KEYS] = unrenderable
+        return record
+
+    def _read_log_fields(self) -> FieldPaths:
+        """Once per schema, on the first record with extras (the schema's own records have none)."""
+        fields = self._log_fields = FieldPaths((*self.log_field_paths(), *self.reserved_fields), self.reserved_prefixes)
+        return fields
+
+    def log_field_paths(self) -> list[str]:
+        """The dotted path of every field a log record of this schema can hold.
+
+        Read from a record this schema builds with every optional part present, by a schema
+        with every option that adds a field set: a field a schema gains is reserved with it.
+        """
+        return [path for path, _ in flatten(self.fullest_log_record())]
+
+    def fullest_log_record(self) -> dict[str, Any]:
+        """A log record with every field this schema can write (an error, a request, a trace, a service version)."""
+        settings = dataclasses.replace(self.settings, service_version="0", service_environment="sample")
+        return type(self)(settings).log(fullest_log_facts())
 
     def unshare(self, record: dict[str, Any]) -> dict[str, Any]:
         """``record`` with private copies of its shared parts, before code we do not own sees it.
@@ -139,22 +202,55 @@ def split_host(host: str) -> tuple[str, int | None]:
 HOSTS = Memo(split_host, 256, longest=256)
 
 
-def merge_extras(record: dict[str, Any], extras: dict[str, Any]) -> dict[str, Any]:
-    """Add the caller's ``extra`` fields; a field the schema set is never overwritten.
+#: Where a record keeps the extras that collide with its fields, and names the keys that are not text.
+EXTRA_KEY = "extra"
+UNRENDERABLE_KEYS = "unrenderable_extra_keys"
 
-    A colliding extra is kept under ``extra`` rather than dropped, so nothing a
-    caller logged is lost and no caller can forge ``message`` or ``@timestamp``.
+
+class FieldPaths:
+    """The dotted paths of the fields a schema's log records hold, to tell which ``extra`` keys collide.
+
+    A key collides when it names a field (``service.name``), a prefix of one (``service``,
+    ``http.request``) or a path into one (``service.name.first``), or starts with a reserved
+    prefix: a consumer that expands dotted names, as Elasticsearch does, would otherwise find
+    two values for one field, and an app could forge the service or the trace. A key beside
+    our fields (``service.team``, ``http.request.method`` in an app record) collides with none.
     """
-    collided: dict[str, Any] = {}
-    for key, value in extras.items():
-        key = key if isinstance(key, str) else str(key)
-        if key in record:
-            collided[key] = value
-        else:
-            record[key] = value
-    if collided:
-        if isinstance(record.get("extra"), dict):
-            record["extra"].update(collided)
-        else:
-            record["extra"] = collided
-    return record
+
+    __slots__ = ("fields", "prefixes", "taken")
+
+    def __init__(self, paths: Iterable[str], prefixes: tuple[str, ...] = ()) -> None:
+        self.fields = frozenset((*paths, EXTRA_KEY, UNRENDERABLE_KEYS))
+        taken = set(self.fields)
+        for path in self.fields:
+            index = path.find(".")
+            while index > 0:
+                taken.add(path[:index])
+                index = path.find(".", index + 1)
+        #: The fields and every prefix of one: a key in here collides, dotted or not.
+        self.taken = frozenset(taken)
+        self.prefixes = prefixes
+
+    def runs_into_a_field(self, key: str) -> bool:
+        """Does the dotted ``key`` continue one of the fields, or start with a reserved prefix?"""
+        if self.prefixes and key.startswith(self.prefixes):
+            return True
+        fields = self.fields
+        index = key.find(".")
+        while index != -1:
+            if key[:index] in fields:
+                return True
+            index = key.find(".", index + 1)
+        return False
+
+
+def fullest_log_facts() -> LogFacts:
+    """A log event with every optional part: an exception, a stack, a request id, a trace."""
+    facts = LogFacts()
+    facts.time_ns, facts.level, facts.levelno, facts.message = 0, "error", logging.ERROR, "sample"
+    facts.logger, facts.pid, facts.thread_name = "sample", 1, "sample"
+    facts.file, facts.line, facts.function = "sample.py", 1, "sample"
+    facts.error_type, facts.error_message, facts.stack_trace = "Error", "sample", "sample"
+    facts.request_id, facts.trace = "sample", TraceContext("1" * 32, "1" * 16, 1)
+    facts.extras = {}
+    return facts

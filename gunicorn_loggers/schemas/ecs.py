@@ -14,7 +14,7 @@ from ..log_facts import LogFacts
 from ..memo import Memo
 from ..request_facts import HTTP_VERSIONS, IS_IP, AccessFacts
 from ..timestamps import rfc3339_utc
-from ._base import ACCESS_LOGGER, HOSTS, Schema, copy_flat_parts, merge_extras
+from ._base import ACCESS_LOGGER, HOSTS, Schema, copy_flat_parts
 
 ECS_VERSION = "9.4.0"
 
@@ -155,7 +155,7 @@ class EcsSchema(Schema):
             if facts.stack_trace:
                 error["stack_trace"] = facts.stack_trace
             record["error"] = error
-        return merge_extras(record, facts.extras)
+        return self.merge_extras(record, facts.extras)
 
 
 def _address_part(address: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 from ..log_facts import LogFacts
 from ..request_facts import AccessFacts
 from ..timestamps import rfc3339_utc
-from ._base import ACCESS_LOGGER, Schema, access_level, access_message, merge_extras
+from ._base import ACCESS_LOGGER, Schema, access_level, access_message
 
 
 class FlatSchema(Schema):
@@ -78,4 +78,4 @@ class FlatSchema(Schema):
             record["exc_message"] = facts.error_message
         if facts.stack_trace:
             record["stack_trace"] = facts.stack_trace
-        return merge_extras(record, facts.extras)
+        return self.merge_extras(record, facts.extras)

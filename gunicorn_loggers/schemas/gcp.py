@@ -13,7 +13,7 @@ from typing import Any
 from ..log_facts import LogFacts
 from ..request_facts import AccessFacts
 from ..timestamps import rfc3339_utc
-from ._base import ACCESS_LOGGER, Schema, access_level, access_message, merge_extras
+from ._base import ACCESS_LOGGER, Schema, access_level, access_message
 
 TRACE_KEY = "logging.googleapis.com/trace"
 SPAN_KEY = "logging.googleapis.com/spanId"
@@ -34,6 +34,10 @@ class GcpSchema(Schema):
     name = "gcp"
     time_key, level_key, message_key = "time", "severity", "message"
     flat_shared_keys = ("serviceContext",)
+    #: Keys the agents lift into the LogEntry or Error Reporting reads, though an app record of ours
+    #: does not write them: an app's extra must not set the entry's labels, trace or httpRequest.
+    reserved_fields = ("httpRequest", "timestamp", "timestampSeconds", "timestampNanos", "exception", "@type")
+    reserved_prefixes = ("logging.googleapis.com/",)
 
     def __init__(self, settings) -> None:
         super().__init__(settings)
@@ -111,4 +115,4 @@ class GcpSchema(Schema):
             record["stack_trace"] = facts.stack_trace
         if facts.error_type:
             record["error"] = {"type": facts.error_type, "message": facts.error_message}
-        return merge_extras(record, facts.extras)
+        return self.merge_extras(record, facts.extras)

@@ -20,7 +20,6 @@ from ._base import (
     Schema,
     access_level,
     access_message,
-    merge_extras,
     move_stack_trace,
     private_copy,
 )
@@ -57,6 +56,13 @@ class OtelSchema(Schema):
             if isinstance(resource_logs, dict) and isinstance(resource_logs.get("resource"), dict):
                 resource_logs["resource"] = private_copy(resource_logs["resource"])
         return record
+
+    def log_field_paths(self) -> list[str]:
+        """The attribute names of a log record, and the resource's: an app's ``service.name``
+        attribute would stand beside the resource's for a backend that merges the two."""
+        resource_logs = self.fullest_log_record()["resourceLogs"][0]
+        record = resource_logs["scopeLogs"][0]["logRecords"][0]
+        return [kv["key"] for kv in (*resource_logs["resource"]["attributes"], *record["attributes"])]
 
     def resource(self, pid: int | None) -> dict[str, Any]:
         resource: dict[str, Any] = {"service.name": self.settings.service_name}
@@ -174,7 +180,7 @@ class OtelSchema(Schema):
             attributes["exception.stacktrace"] = facts.stack_trace
         if facts.request_id is not None:
             attributes[self.header_attribute] = [facts.request_id]
-        merge_extras(attributes, facts.extras)
+        self.merge_extras(attributes, facts.extras)
         trace = facts.trace
         record = otlp_json.log_record(
             facts.time_ns,

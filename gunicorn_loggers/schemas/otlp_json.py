@@ -13,8 +13,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from ..encoding import fallback_value
-from ..text import safe_text
+from ..encoding import fallback_value, mapping_pairs
+from ..text import safe_text, text_of
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_DEPTH = 16
@@ -36,7 +36,8 @@ def any_value(value: Any, depth: int = 0, seen: frozenset[int] = frozenset()) ->
     encoder refused would be repaired by the generic fallback, which knows nothing of
     OTLP's nesting. Values JSON has no type for follow the same rules as the other
     schemas (:func:`~gunicorn_loggers.encoding.fallback_value`: dates in ISO 8601, a
-    failing ``repr()`` named); a cycle becomes ``<cycle>``, depth past 16 ``<too deep>``.
+    failing ``repr()``, ``str()`` of a key or ``items()`` named); a cycle becomes ``<cycle>``,
+    depth past 16 ``<too deep>``.
     """
     if value is None:
         return {}
@@ -55,7 +56,13 @@ def any_value(value: Any, depth: int = 0, seen: frozenset[int] = frozenset()) ->
     if id(value) in seen:
         return {"stringValue": "<cycle>"}
     if isinstance(value, Mapping):
-        return {"kvlistValue": {"values": key_values(value, depth + 1, seen | {id(value)})}}
+        mapping = value
+        if value.__class__ is not dict:  # a subclass's or another mapping's items() may raise
+            pairs = mapping_pairs(value)
+            if isinstance(pairs, str):
+                return {"stringValue": pairs}
+            mapping = dict(pairs)
+        return {"kvlistValue": {"values": key_values(mapping, depth + 1, seen | {id(value)})}}
     if isinstance(value, (list, tuple, set, frozenset)):
         inner = seen | {id(value)}
         return {"arrayValue": {"values": [any_value(item, depth + 1, inner) for item in value]}}
@@ -95,7 +102,7 @@ def key_values(
             converted = {"arrayValue": {"values": [{"stringValue": safe_text(item)} for item in value]}}
         else:
             converted = any_value(value, depth, seen)
-        pairs.append({"key": safe_text(key if key.__class__ is str else str(key)), "value": converted})
+        pairs.append({"key": safe_text(key if key.__class__ is str else text_of(key)), "value": converted})
     return pairs
 
 
