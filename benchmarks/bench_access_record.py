@@ -10,6 +10,10 @@ Compares, side by side in one run, what one call of ``Logger.access()`` costs:
 * a "floor": an equivalent dict built by hand, ``orjson.dumps`` + ``os.write``;
 * for information, ``JsonLogger`` (ecs) with ``GUNICORN_LOGGERS_ACCESS_FLUSH_INTERVAL=1``:
   what the default's one ``write`` system call per record costs, by comparison;
+* the access-log policy (``docs/access-log-policy.md``): ``JsonLogger`` (ecs) with the
+  request's path in ``GUNICORN_LOGGERS_ACCESS_SKIP`` (nothing written), with
+  ``GUNICORN_LOGGERS_ACCESS_SAMPLE=0`` on an unsampled ``traceparent`` (sampled out,
+  nothing written), and with a rate that keeps it (written, with the sampling fields);
 * for information, ``JsonLogger`` (ecs) behind the request-context middleware that
   every shipped conf file installs: ``access()`` alone, on an environ the middleware
   filled (it finds the id and the trace there), and the whole per-request cost, the
@@ -76,6 +80,8 @@ SCHEMAS = ("ecs", "otel", "gcp", "flat")
 PROCESSOR_MODULE = "benchmarks.bench_processors"
 PROCESSOR_PATH = f"{PROCESSOR_MODULE}.add_field"
 MIDDLEWARE_LABELS = ("after-mw", "mw+ecs")  # contenders run on the environ the middleware filled
+UNSAMPLED_LABELS = ("sampled-out", "sampled-in")  # contenders run on a traceparent without the sampled flag
+SKIP_ENV, SAMPLE_ENV = "GUNICORN_LOGGERS_ACCESS_SKIP", "GUNICORN_LOGGERS_ACCESS_SAMPLE"
 TARGET_RATIO = 0.25  # JsonLogger(ecs) / gunicorn Logger
 TARGET_STRUCTLOG_RATIO = 1.5  # StructlogLogger / JsonLogger(ecs)
 
@@ -262,12 +268,13 @@ class Contender(NamedTuple):
     is_json: bool
     required: str | None = None  # a top-level key every line must have
     flush: Callable[[], None] | None = None  # writes what a buffering contender holds, before the check
+    writes: bool = True  # False: the policy drops every record (each batch must leave the file empty)
 
 
 def check_contender(c: Contender, expected_lines: int) -> None:
     if c.flush is not None:
         c.flush()
-    check_and_truncate(c.path, expected_lines, c.is_json, c.required)
+    check_and_truncate(c.path, expected_lines if c.writes else 0, c.is_json, c.required)
 
 
 def run_timings(args: argparse.Namespace, tmp: str) -> int:
@@ -296,6 +303,17 @@ def run_timings(args: argparse.Namespace, tmp: str) -> int:
     after_middleware, middleware_and_access = make_middleware_contenders(mlogger)
     contenders.append(Contender("after-mw", "JsonLogger.access (ecs, after middleware)", after_middleware, mpath, True))
     contenders.append(Contender("mw+ecs", "middleware + JsonLogger.access (ecs)", middleware_and_access, mpath, True))
+    policy_loggers = []
+    for label, name, env, writes in (
+        ("skipped", "JsonLogger.access (ecs, skipped)", {SKIP_ENV: "/api/items"}, False),
+        ("sampled-out", "JsonLogger.access (ecs, sampled out)", {SAMPLE_ENV: "0"}, False),
+        ("sampled-in", "JsonLogger.access (ecs, sampled, kept)", {SAMPLE_ENV: "0.999999"}, True),
+    ):
+        path = os.path.join(tmp, f"json-{label}.log")
+        policy_logger = build_logger(JsonLogger, {SCHEMA_ENV: "ecs", **env}, path, err)
+        policy_loggers.append(policy_logger)
+        required = "gunicorn" if writes else None
+        contenders.append(Contender(label, name, policy_logger.access, path, True, required, None, writes))
     spath = os.path.join(tmp, "structlog.log")
     slogger = build_structlog_logger(None, spath, err)
     contenders.append(Contender("structlog", "StructlogLogger.access (ecs)", slogger.access, spath, True))
@@ -321,7 +339,12 @@ def run_timings(args: argparse.Namespace, tmp: str) -> int:
     if any(key.startswith("gunicorn_loggers.") for key in request[2]):
         raise SystemExit("the middleware wrote into the environ the other contenders use")
 
+    unsampled_request = make_request(glogger.cfg)
+    unsampled_request[2]["HTTP_TRACEPARENT"] = unsampled_request[2]["HTTP_TRACEPARENT"][:-2] + "00"
+
     def request_for(c: Contender) -> tuple:
+        if c.label in UNSAMPLED_LABELS:
+            return unsampled_request
         return middleware_request if c.label in MIDDLEWARE_LABELS else request
 
     labels = [c.label for c in contenders]
@@ -335,6 +358,9 @@ def run_timings(args: argparse.Namespace, tmp: str) -> int:
         "JsonLogger(ecs, buffered) / gunicorn Logger": ("buffered", "gunicorn", None),
         "JsonLogger(ecs) after middleware / gunicorn Logger": ("after-mw", "gunicorn", None),
         "middleware + JsonLogger(ecs) / gunicorn Logger": ("mw+ecs", "gunicorn", None),
+        "skipped / JsonLogger(ecs)": ("skipped", "ecs", None),
+        "sampled out / JsonLogger(ecs)": ("sampled-out", "ecs", None),
+        "sampled and kept / JsonLogger(ecs)": ("sampled-in", "ecs", None),
     }
     ratios: dict[str, list[float]] = {name: [] for name in ratio_specs}
 
@@ -388,7 +414,7 @@ def run_timings(args: argparse.Namespace, tmp: str) -> int:
         run_profile(args, "StructlogLogger.access (ecs)", slogger, request)
 
     close_floor()
-    for logger in (*json_loggers.values(), blogger, mlogger, slogger, plogger):
+    for logger in (*json_loggers.values(), blogger, mlogger, slogger, plogger, *policy_loggers):
         for sink in logger._sinks.values():
             sink.close()
     return 0

@@ -61,6 +61,14 @@ OPTIONS: dict[str, str] = {
     "GCP_PROJECT": "Google Cloud project id for logging.googleapis.com/trace",
     "APP_LOGS": "send the application's own logging records to the error log: on | off",
     "ACCESS_FLUSH_INTERVAL": "seconds the access log may wait in memory before it is written (0: write each record)",
+    "ACCESS_SKIP": "comma-separated paths (/healthz, /static/*) and user agents (ua:kube-probe/*) whose "
+    "successful (< 400) access records are not written",
+    "ACCESS_SAMPLE": "fraction of the other access records written (0 to 1); errors, slow and traced requests "
+    "are always written",
+    "ACCESS_SLOW": "seconds from which a request is slow: always written, and levelled by ACCESS_LEVELS",
+    "ACCESS_KEEP_4XX": "always write 4xx access records when sampling: on | off",
+    "ACCESS_LEVELS": "level of access records by status class and slowness, e.g. 4xx=warning,slow=warning "
+    "(default 5xx=error, others info)",
     "PROCESSORS": "StructlogLogger: comma-separated dotted paths of structlog processors run on every record",
     "RENDERER": "StructlogLogger: auto | json | console (auto: console on a terminal)",
     "CONSOLE_FIELDS": "console renderer: fields added to its concise line (time, level, message, status, "
@@ -92,6 +100,8 @@ class Settings:
     gcp_project: str | None = None
     app_logs: bool = True
     access_flush_interval: float = 0.0
+    #: Which access records are written and at which level (access_policy.py); None: all, as before.
+    access_policy: Any = None
     processors: tuple[str, ...] = ()
     renderer: str = "auto"
     #: Fields the console renderer adds to its concise line; ``None``: every field.
@@ -243,12 +253,23 @@ def load_settings(
         gcp_project=_text(env, "GCP_PROJECT") or (env.get("GOOGLE_CLOUD_PROJECT") or "").strip() or None,
         app_logs=_boolean(env, "APP_LOGS", True),
         access_flush_interval=_seconds(env, "ACCESS_FLUSH_INTERVAL", 0.0, 0.0, 60.0),
+        access_policy=_access_policy(env),
         processors=_dotted_paths(env, "PROCESSORS"),
         renderer=_choice(env, "RENDERER", RENDERERS, "auto"),
         console_fields=_console_fields(env),
         trusted_proxies=trusted_proxies,
         trusted_networks=trusted_networks,
     )
+
+
+def _access_policy(env: Mapping[str, str]) -> Any:
+    """The policy the ACCESS_* options give, or None when they leave every record as it was."""
+    from .access_policy import load_access_policy  # it reads this module's parsers
+
+    slow = env.get(PREFIX + "ACCESS_SLOW")
+    slow_seconds = _seconds(env, "ACCESS_SLOW", 0.0, 0.000001, 86400.0) if slow and slow.strip() else None
+    policy = load_access_policy(env, slow_seconds, _boolean(env, "ACCESS_KEEP_4XX", True))
+    return None if policy.is_default else policy
 
 
 def _console_fields(env: Mapping[str, str]) -> tuple[str, ...] | None:

@@ -53,6 +53,8 @@ class EcsAccessLine:
         self.clients = Memo(_client_part, 1024, longest=64)
         self.agents = Memo(_user_agent_part, 1024, longest=512)
         self.users = Memo(_user_part, 256, longest=128)
+        # One Kept per reason and rate (access_policy): a handful of values for a logger's life.
+        self.kept = Memo(_kept_part, 16, longest=None)
 
     def line(self, facts: AccessFacts) -> bytes:
         body = facts.body_bytes
@@ -60,6 +62,7 @@ class EcsAccessLine:
         if (
             facts.request_headers
             or facts.response_headers
+            or facts.timed_out  # no status, or a reason: only an aborted worker's records
             or (body is not None and body.__class__ is not int)
             or (duration is not None and duration.__class__ is not int)
         ):
@@ -95,7 +98,7 @@ class EcsAccessLine:
                 trace = facts._trace
                 trace = "" if trace is None else f',"trace":{{"id":{quoted(trace.trace_id)}}}'
             text = (
-                f'{{"@timestamp":"{rfc3339_utc(facts.time_ns)}","log.level":"{"error" if status >= 500 else "info"}",'
+                f'{{"@timestamp":"{rfc3339_utc(facts.time_ns)}","log.level":"{facts.level}",'
                 f'"message":"{method} {target_json[1:-1]} {status}","ecs":{{"version":"9.4.0"}},'
                 f'"log":{{"logger":"gunicorn.access"}},"event":{{"kind":"event","category":["web"],'
                 f'"type":["access"],"outcome":"{"failure" if status >= 400 else "success"}","dataset":"gunicorn.access"'
@@ -109,7 +112,7 @@ class EcsAccessLine:
                 f"{self.processes[facts.pid]}{source}"
                 f"{self.clients[client] if client else ''}{'' if agent is None else self.agents[agent]}"
                 f"{'' if user is None else self.users[user]}"
-                f"{trace}}}\n"
+                f"{trace}{'' if facts.kept is None else self.kept[facts.kept]}}}\n"
             )
             return text.encode()
         except (TypeError, ValueError):  # not text or not encodable: the dict path makes it safe
@@ -155,6 +158,10 @@ def _client_part(address: str) -> str:
 
 def _user_agent_part(agent: str) -> str:
     return f',"user_agent":{{"original":{quoted(agent)}}}'
+
+
+def _kept_part(kept: Any) -> str:
+    return f',"gunicorn":{_json({"access": {"sample_rate": kept.rate, "kept": kept.reason}})}'
 
 
 def _user_part(name: str) -> str:

@@ -17,7 +17,7 @@ from pythonjsonlogger.core import BaseJsonFormatter, merge_record_extra
 from .config import Settings, active_settings, load_settings
 from .encoding import encode_line
 from .log_facts import collect_log_facts
-from .record_builder import RecordBuilder, builder_for
+from .record_builder import DroppedRecord, RecordBuilder, builder_for
 from .sinks.logger import PREBUILT
 
 #: Attributes gunicorn-loggers sets on records for its own use; never logged as extras.
@@ -52,6 +52,8 @@ class JsonFormatter(BaseJsonFormatter):
             return record.getMessage()
         try:
             return super().format(record)
+        except DroppedRecord:  # the access-log policy's: an empty line is not written
+            return ""
         except Exception as exc:  # msg % args mismatch, a failing __str__: still one JSON line
             return self._format_broken(record, exc)
 

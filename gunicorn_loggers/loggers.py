@@ -15,17 +15,21 @@ behaves exactly as ``Logger``.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
 import sys
+import weakref
 from collections.abc import Callable, Iterable, Mapping
+from datetime import timedelta
 from typing import Any
 
 from gunicorn.glogging import CONFIG_DEFAULTS
 from gunicorn.instrument.statsd import Statsd
 
 from . import output_capture
+from .access_policy import SKIPPED, AccessSelector
 from .call_site import find_caller_outside_wrappers
 from .config import ConfigError, Settings, activate, load_settings
 from .config_dump import is_configuration_dump, redact_configuration
@@ -33,6 +37,7 @@ from .ecs_access_line import ecs_access_line
 from .encoding import encode_line
 from .formatter import JsonFormatter
 from .handlers import SinkHandler
+from .in_flight import InFlightRequests, wrap_hooks
 from .record_builder import builder_for
 from .request_facts import AccessFacts, AccessFactsCollector, parse_status
 from .schemas import Schema, build_schema
@@ -42,6 +47,19 @@ from .sinks.stream import open_sink
 from .structlog_chain import Chain, ConsoleView, StructlogFormatter, configure_structlog, load_processors
 
 ROOT_HANDLER_TAG = "_gunicorn_loggers_root"
+
+#: Loggers whose access policy reports at exit; the hook is registered with the first logger, after
+#: the delivery engines' own (atexit runs the last registered first), so the report is still delivered.
+_REPORTING: weakref.WeakSet[JsonLogger] = weakref.WeakSet()
+_exit_hook_registered = False
+
+
+class _Unanswered:
+    """The response of a request a worker was aborted in: none was sent."""
+
+    status = 0
+    sent = None
+    headers = ()
 
 
 class JsonLogger(Statsd):
@@ -63,7 +81,14 @@ class JsonLogger(Statsd):
         # gunicorn's __init__ calls setup(), which needs these.
         self._sinks: dict[str, Sink] = {}
         self._access_sink: Sink | None = None
+        self._select: AccessSelector | None = None
+        self._in_flight = InFlightRequests()
         super().__init__(cfg)
+        global _exit_hook_registered
+        _REPORTING.add(self)
+        if not _exit_hook_registered:
+            _exit_hook_registered = True
+            atexit.register(_report_at_exit)
 
     # -- set-up, run again by gunicorn on SIGHUP -------------------------------------------
 
@@ -78,6 +103,7 @@ class JsonLogger(Statsd):
         "_sinks",
         "_access_sink",
         "_access_line",
+        "_select",
     )
 
     def setup(self, cfg: Any) -> None:
@@ -125,7 +151,9 @@ class JsonLogger(Statsd):
         self.error_log.findCaller = find_caller_outside_wrappers  # log.origin: gunicorn's line, not its wrapper
         self.schema = build_schema(settings)
         self.collector = AccessFactsCollector(settings)
+        self._select = builder_for(settings).selector  # one set of counts with uvicorn's access lines
         activate(settings)
+        wrap_hooks(cfg, self._in_flight, self._log_unanswered_requests)
         self._sinks = {}
         self._access_sink = None
         self._access_line = self.access_line_writer(None)
@@ -285,14 +313,64 @@ class JsonLogger(Statsd):
         sink = self._access_sink
         if sink is not None:
             try:
-                facts = self.collector.collect(resp, req, environ, request_time)
-                line = self._access_line(facts)
-                if line:
-                    sink.write(line)
+                select = self._select
+                kept = None if select is None else select(resp, environ, request_time)
+                if kept.__class__ is str:  # skipped or sampled out (access_policy), and counted there
+                    if self.sock is not None:
+                        self.increment(f"gunicorn_loggers.access.{'skipped' if kept is SKIPPED else 'sampled_out'}", 1)
+                else:
+                    facts = self.collector.collect(resp, req, environ, request_time)
+                    facts.kept = kept
+                    if self._in_flight.aborted:  # a sync worker's request, answered 500 after its abort
+                        self._mark_timed_out(facts, req)
+                    line = self._access_line(facts)
+                    if line:
+                        sink.write(line)
             except Exception:
                 self.exception("gunicorn-loggers could not write an access record")
         if self.sock is not None:
             self._send_request_metrics(resp, request_time)
+
+    # -- a worker aborted after --timeout ------------------------------------------------------
+
+    def _mark_timed_out(self, facts: AccessFacts, req: Any) -> None:
+        seconds = self._in_flight.seconds_since_abort_start(req)
+        if seconds is not None:  # gunicorn's own time is that of its 500 alone
+            facts.duration_ns = int(seconds * 1e9)
+            facts.timed_out = True
+            facts.level = "error"
+
+    def _log_unanswered_requests(self, worker: Any) -> None:
+        """The worker_abort hook: an access record for each request no thread of this worker will answer."""
+        if self._access_sink is None:
+            return
+        for req, seconds in self._in_flight.abort():
+            try:
+                facts = self.collector.collect(_Unanswered(), req, _request_environ(req), timedelta(seconds=seconds))
+                facts.status = facts.body_bytes = None
+                facts.level = "error"
+                facts.timed_out = True
+                line = self._access_line(facts)
+                if line:
+                    self._access_sink.write(line)
+            except Exception:
+                self.exception("gunicorn-loggers could not write the access record of an aborted request")
+        self._deliver_soon()
+
+    def _deliver_soon(self) -> None:
+        """The worker exits next and gunicorn kills it a second later: a network logger sends at once."""
+
+    def _report_access_policy(self) -> None:
+        select = self._select
+        if select is None or not (select.skipped or select.sampled_out):
+            return
+        counts = {"skipped": select.skipped, "sampled_out": select.sampled_out}
+        self.error_log.info(
+            "gunicorn-loggers: access log at exit: %d records skipped, %d sampled out",
+            select.skipped,
+            select.sampled_out,
+            extra={"access_policy": counts},
+        )
 
     def _send_request_metrics(self, resp: Any, request_time: Any) -> None:
         """What gunicorn's Statsd.access sends, without its text access line."""
@@ -357,6 +435,39 @@ class StructlogLogger(JsonLogger):
             return lambda record: chain("info", record)
         level_of = self.schema.level_of  # a 5xx access record is an error: processors see "error"
         return lambda record: chain(level_of(record), record)
+
+
+def _request_environ(req: Any) -> dict[str, Any]:
+    """What gunicorn's ``default_environ`` gives a request before ``wsgi.create``: the collector fills in its
+    headers as for gunicorn's own error responses (``error_response_environ``)."""
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": req.method,
+        "RAW_URI": req.uri,
+        "QUERY_STRING": req.query,
+        "SERVER_PROTOCOL": "HTTP/{}.{}".format(*req.version),
+    }
+    peer = getattr(req, "peer_addr", None)
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = str(peer[0]), str(peer[1])
+    return environ
+
+
+def _report_at_exit() -> None:
+    for logger in list(_REPORTING):
+        try:
+            logger._report_access_policy()
+        except Exception:  # the error log itself is gone at exit: nothing is left to tell
+            pass
+
+
+def _reset_after_fork() -> None:
+    for logger in list(_REPORTING):
+        logger._in_flight.reset()
+        if logger._select is not None:
+            logger._select.reset_counts()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def check_log_files(cfg: Any) -> None:

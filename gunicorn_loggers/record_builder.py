@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from .access_policy import AccessSelector
 from .config import Settings
 from .gunicorn_messages import GunicornMessageRedactor
 from .log_facts import collect_log_facts
@@ -20,11 +21,18 @@ from .schemas import Schema, build_schema
 GUNICORN_ERROR_LOGGER = "gunicorn.error"
 
 
+class DroppedRecord(Exception):
+    """The access-log policy skipped or sampled out a uvicorn access line: the formatter writes nothing."""
+
+
 class RecordBuilder:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.schema: Schema = build_schema(settings)
         self.collector = AccessFactsCollector(settings)
+        policy = settings.access_policy
+        #: The access-log policy's decisions and counts, shared by the logger's access() and uvicorn's lines.
+        self.selector = AccessSelector(policy, settings.request_id_environ_key) if policy is not None else None
         self.redact_gunicorn_message = GunicornMessageRedactor(
             RequestTextRedactor(self.collector.redact_query, settings.redact_headers)
         )
@@ -37,6 +45,11 @@ class RecordBuilder:
         if record.name == "uvicorn.access":
             facts = self.collector.from_uvicorn_record(record)
             if facts is not None:
+                if self.selector is not None:
+                    kept = self.selector.of_facts(facts)
+                    if kept.__class__ is str:
+                        raise DroppedRecord(kept)
+                    facts.kept = kept
                 return self.schema.access(facts)
         return self.schema.log(collect_log_facts(record, self.safe_message(record, message), stack, extras))
 

@@ -20,11 +20,14 @@ import ipaddress
 from datetime import timedelta
 from functools import lru_cache
 from time import time_ns
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes
 
 from . import process_id
 from .config import Settings
+
+if TYPE_CHECKING:
+    from .access_policy import Kept
 from .correlation import (
     TraceContext,
     clean_request_id,
@@ -60,6 +63,8 @@ def is_ip(address: str) -> bool:
     return True
 
 
+_SEVERITY = {"debug": 10, "info": 20, "warning": 30, "error": 40}
+
 #: ``HTTP_VERSIONS[protocol]`` and ``IS_IP[address]``: the cached answers, read on every record.
 HTTP_VERSIONS = Memo(http_version, 64, longest=16)
 IS_IP = Memo(is_ip, 1024, longest=64)
@@ -84,6 +89,8 @@ class AccessFacts:
         "client_address",
         "duration_ns",
         "host",
+        "kept",
+        "level",
         "method",
         "path",
         "peer_address",
@@ -99,6 +106,7 @@ class AccessFacts:
         "status",
         "target",
         "time_ns",
+        "timed_out",
         "traceparent",
         "user_agent",
         "user_name",
@@ -113,7 +121,14 @@ class AccessFacts:
     protocol: str
     scheme: str | None
     host: str | None
-    status: int
+    #: None: the worker was aborted before any response was sent.
+    status: int | None
+    #: The record's level name ("info", "error"...), from the status and the duration (access_policy).
+    level: str
+    #: While sampling: the rate the record was kept at and why; None when every record is written.
+    kept: Kept | None
+    #: The worker was aborted after gunicorn's --timeout while serving this request.
+    timed_out: bool
     body_bytes: int | None
     duration_ns: int | None
     peer_address: str | None
@@ -167,6 +182,28 @@ class AccessFactsCollector:
         self.referers = Memo(self._clean_referer, 1024, longest=1024)
         self.wanted_request_headers = settings.request_headers
         self.wanted_response_headers = frozenset(settings.response_headers)
+        policy = settings.access_policy
+        #: ``levels[status // 100]``, and the level a slow request is raised to (ACCESS_LEVELS); None: the default
+        #: 5xx rule, written inline on the hot path.
+        self.levels: tuple[str, ...] | None = policy.levels_by_class() if policy is not None else None
+        slow = policy.slow_level() if policy is not None else None
+        self.slow_ns = int(policy.slow_seconds * 1e9) if slow is not None and policy.slow_seconds else None
+        self.slow_level = slow
+
+    def level_of(self, status: int | None, duration_ns: int | None) -> str:
+        """The level of an access record: by status class, then raised for a slow request (ACCESS_LEVELS)."""
+        levels = self.levels
+        if status is None:  # no response at all: the worker was aborted
+            return "error"
+        if levels is None:
+            return "error" if status >= 500 else "info"
+        level = levels[status // 100] if 0 <= status < 600 else levels[5]
+        slow_ns = self.slow_ns
+        if slow_ns is not None and duration_ns is not None and duration_ns >= slow_ns:
+            slow = self.slow_level
+            if _SEVERITY[slow] > _SEVERITY[level]:  # type: ignore[index]
+                return slow  # type: ignore[return-value]
+        return level
 
     def _is_trusted(self, address: str) -> bool:
         if self.trust_all:
@@ -241,9 +278,14 @@ class AccessFactsCollector:
         facts.body_bytes = getattr(resp, "sent", None)
 
         if isinstance(request_time, timedelta):
-            facts.duration_ns = request_time // _MICROSECOND * 1000
+            facts.duration_ns = duration_ns = request_time // _MICROSECOND * 1000
         else:  # the asgi worker's object has seconds and microseconds only
-            facts.duration_ns = (request_time.seconds * 1_000_000 + request_time.microseconds) * 1000
+            facts.duration_ns = duration_ns = (request_time.seconds * 1_000_000 + request_time.microseconds) * 1000
+        facts.level = (
+            ("error" if status >= 500 else "info") if self.levels is None else self.level_of(status, duration_ns)
+        )
+        facts.kept = None
+        facts.timed_out = False
 
         peer = get("REMOTE_ADDR") or None
         facts.peer_address = peer
@@ -307,6 +349,9 @@ class AccessFactsCollector:
         facts.scheme = facts.host = None
         facts.status = int(status)
         facts.body_bytes = facts.duration_ns = None
+        facts.level = self.level_of(facts.status, None)
+        facts.kept = None
+        facts.timed_out = False
         address, _, port = str(client).rpartition(":")
         facts.peer_address = facts.client_address = address.strip("[]") or str(client)
         facts.peer_port = int(port) if port.isdigit() else None

@@ -27,7 +27,7 @@ from pythonjsonlogger.core import RESERVED_ATTRS, merge_record_extra
 from .config import PREFIX, ConfigError
 from .encoding import encode_line
 from .pretty import concise_line
-from .record_builder import RecordBuilder
+from .record_builder import DroppedRecord, RecordBuilder
 from .schemas import Schema
 from .sinks.logger import PREBUILT
 from .text import text_of
@@ -189,7 +189,10 @@ class StructlogFormatter(structlog.stdlib.ProcessorFormatter):
     def format(self, record: logging.LogRecord) -> str:
         if getattr(record, PREBUILT, False):
             return record.getMessage()
-        return super().format(record)
+        try:
+            return super().format(record)
+        except DroppedRecord:  # the access-log policy's: an empty line is not written
+            return ""
 
     def _render(self, logger: Any, method_name: str, event: dict[str, Any]) -> str:
         record: logging.LogRecord = event.pop("_record")

@@ -21,6 +21,9 @@ def app(environ, start_response):
         return [b"status\n"]
     if path == "/sleep":
         time.sleep(1.0)
+    if "/sleep/" in path:  # .../sleep/SECONDS, at most 30: past --timeout in the abort tests
+        log.info("sleeping in %s", path)  # the tests wait for this: the request is in flight
+        time.sleep(min(30.0, float(path.rsplit("/", 1)[1])))
     if path == "/log":
         log.warning("app says hello", extra={"user_id": 42, "tags": {"a", "b"}, "payload": {"nested": [1, 2]}})
         log.info("info from app %s", "with args", extra={"log.level": "forged", "@timestamp": "forged"})

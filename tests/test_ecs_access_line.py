@@ -12,6 +12,7 @@ import random
 import pytest
 
 from gunicorn_loggers import JsonLogger, StructlogLogger, load_settings
+from gunicorn_loggers.access_policy import Kept
 from gunicorn_loggers.correlation import TraceContext, parse_traceparent
 from gunicorn_loggers.ecs_access_line import EcsAccessLine, ecs_access_line
 from gunicorn_loggers.encoding import encode_line
@@ -86,6 +87,11 @@ def make_facts(rng: random.Random | None = None, **fields) -> AccessFacts:
         facts.trace = trace
     facts.request_headers = None
     facts.response_headers = None
+    facts.level = number(["error" if facts.status >= 500 else "info", "warning", "debug"])
+    facts.kept = number([None, Kept(0.05, "sampled"), Kept(1.0, "server_error"), Kept(1e-05, "sampled")])
+    facts.timed_out = number([False, False, True])
+    if facts.timed_out and rng is not None and rng.random() < 0.5:
+        facts.status = facts.body_bytes = None  # no response: the worker was aborted
     for name, value in fields.items():
         setattr(facts, name, value)
     return facts

@@ -327,7 +327,7 @@ def test_otel_attribute_keys_stay_unique_when_the_referer_and_request_id_headers
     fields = dict(time_ns=1, pid=2, method="GET", target="/", path="/", query=None, protocol="HTTP/1.1",
                   scheme="http", host=None, status=200, body_bytes=None, duration_ns=None, peer_address=None,
                   peer_port=None, client_address=None, user_agent=None, referer="https://r/", user_name=None,
-                  request_id="rid", trace=None, response_headers=None,
+                  request_id="rid", trace=None, response_headers=None, level="info", kept=None, timed_out=False,
                   request_headers={"referer": ["https://r/"], "x-request-id": ["rid"], "accept": ["*/*"]})  # fmt: skip
     for name, value in fields.items():
         setattr(facts, name, value)

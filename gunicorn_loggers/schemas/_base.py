@@ -178,13 +178,23 @@ def flatten(record: dict[str, Any], prefix: str = ""):
             yield f"{prefix}{key}", value
 
 
-def access_level(status: int) -> tuple[str, int]:
-    """5xx is an error of ours; 4xx is the client's and stays info, as OpenTelemetry says for servers."""
-    return ("error", logging.ERROR) if status >= 500 else ("info", logging.INFO)
+#: What every schema says of a request its worker was aborted in (gunicorn's --timeout).
+TIMEOUT_REASON = "worker timeout"
 
 
 def access_message(facts: AccessFacts) -> str:
+    """``GET /items 200``; a request in a worker gunicorn aborted says so, and whether it got an answer."""
+    if facts.status is None:
+        return f"{facts.method} {facts.target} - no response: {TIMEOUT_REASON}"
+    if facts.timed_out:
+        return f"{facts.method} {facts.target} {facts.status} after a {TIMEOUT_REASON}"
     return f"{facts.method} {facts.target} {facts.status}"
+
+
+def access_failed(facts: AccessFacts) -> bool:
+    """ECS's event.outcome: a 4xx or 5xx, or no response at all."""
+    status = facts.status
+    return status is None or status >= 400 or facts.timed_out
 
 
 def split_host(host: str) -> tuple[str, int | None]:

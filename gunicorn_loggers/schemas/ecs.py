@@ -14,7 +14,7 @@ from ..log_facts import LogFacts
 from ..memo import Memo
 from ..request_facts import HTTP_VERSIONS, IS_IP, AccessFacts
 from ..timestamps import rfc3339_utc
-from ._base import ACCESS_LOGGER, HOSTS, Schema, copy_flat_parts
+from ._base import ACCESS_LOGGER, HOSTS, TIMEOUT_REASON, Schema, access_failed, access_message, copy_flat_parts
 
 ECS_VERSION = "9.4.0"
 
@@ -71,7 +71,7 @@ class EcsSchema(Schema):
             request["referrer"] = facts.referer
         if facts.request_headers:
             request["headers"] = facts.request_headers
-        response: dict[str, Any] = {"status_code": status}
+        response: dict[str, Any] = {"status_code": status} if status is not None else {}
         if facts.body_bytes is not None:
             response["body"] = {"bytes": facts.body_bytes}
         if facts.response_headers:
@@ -90,20 +90,27 @@ class EcsSchema(Schema):
             "kind": "event",
             "category": _WEB,
             "type": _ACCESS,
-            "outcome": "failure" if status >= 400 else "success",
+            "outcome": "failure" if access_failed(facts) else "success",
             "dataset": ACCESS_LOGGER,
             "duration": facts.duration_ns,
         }
         if event["duration"] is None:  # uvicorn's records only
             del event["duration"]
+        if facts.timed_out:
+            event["reason"] = TIMEOUT_REASON
+        http: dict[str, Any] = {"request": request, "response": response, "version": HTTP_VERSIONS[facts.protocol]}
+        if not response:
+            del http["response"]
         record: dict[str, Any] = {
             "@timestamp": rfc3339_utc(facts.time_ns),
-            "log.level": "error" if status >= 500 else "info",
-            "message": f"{method} {target} {status}",
+            "log.level": facts.level,
+            "message": f"{method} {target} {status}"
+            if status is not None and not facts.timed_out
+            else access_message(facts),
             "ecs": _ECS,
             "log": _ACCESS_LOG,
             "event": event,
-            "http": {"request": request, "response": response, "version": HTTP_VERSIONS[facts.protocol]},
+            "http": http,
             "url": url,
             "process": self.processes[facts.pid],
             "service": self.service,
@@ -127,6 +134,9 @@ class EcsSchema(Schema):
         trace = facts.trace  # built when first read: read it once
         if trace is not None:
             record["trace"] = {"id": trace.trace_id}
+        kept = facts.kept
+        if kept is not None:  # ours: ECS has no sampling fields (the namespace is the product's, as Filebeat's)
+            record["gunicorn"] = {"access": {"sample_rate": kept.rate, "kept": kept.reason}}
         return record
 
     def log(self, facts: LogFacts) -> dict[str, Any]:

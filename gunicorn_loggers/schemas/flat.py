@@ -12,18 +12,17 @@ from typing import Any
 from ..log_facts import LogFacts
 from ..request_facts import AccessFacts
 from ..timestamps import rfc3339_utc
-from ._base import ACCESS_LOGGER, Schema, access_level, access_message
+from ._base import ACCESS_LOGGER, Schema, access_message
 
 
 class FlatSchema(Schema):
     name = "flat"
 
     def access(self, facts: AccessFacts) -> dict[str, Any]:
-        level, _ = access_level(facts.status)
         duration_us = facts.duration_ns // 1000 if facts.duration_ns is not None else None
         record: dict[str, Any] = {
             "time": rfc3339_utc(facts.time_ns),
-            "level": level,
+            "level": facts.level,
             "message": access_message(facts),
             "logger": ACCESS_LOGGER,
             "remote_addr": facts.peer_address,
@@ -53,6 +52,12 @@ class FlatSchema(Schema):
             record["request_headers"] = facts.request_headers
         if facts.response_headers:
             record["response_headers"] = facts.response_headers
+        if facts.timed_out:
+            record["timed_out"] = True
+        kept = facts.kept
+        if kept is not None:
+            record["sample_rate"] = kept.rate
+            record["kept"] = kept.reason
         return record
 
     def log(self, facts: LogFacts) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 from ..log_facts import LogFacts
 from ..request_facts import AccessFacts
 from ..timestamps import rfc3339_utc
-from ._base import ACCESS_LOGGER, Schema, access_level, access_message
+from ._base import ACCESS_LOGGER, Schema, access_message
 
 TRACE_KEY = "logging.googleapis.com/trace"
 SPAN_KEY = "logging.googleapis.com/spanId"
@@ -56,7 +56,6 @@ class GcpSchema(Schema):
             record[SAMPLED_KEY] = trace.sampled
 
     def access(self, facts: AccessFacts) -> dict[str, Any]:
-        level, _ = access_level(facts.status)
         http: dict[str, Any] = {
             "requestMethod": facts.method,
             # origin-form (/path?q) gets scheme and host; absolute-form (a proxy's request) is a URL already
@@ -66,6 +65,8 @@ class GcpSchema(Schema):
             "status": facts.status,
             "protocol": facts.protocol,
         }
+        if facts.status is None:  # no response: the worker was aborted
+            del http["status"]
         if facts.duration_ns is not None:
             http["latency"] = duration_string(facts.duration_ns)
         if facts.body_bytes is not None:
@@ -78,7 +79,7 @@ class GcpSchema(Schema):
             http["referer"] = facts.referer
         record: dict[str, Any] = {
             "time": rfc3339_utc(facts.time_ns),
-            "severity": SEVERITIES[level],
+            "severity": SEVERITIES[facts.level],
             "message": access_message(facts),
             "httpRequest": http,
             "logger": ACCESS_LOGGER,
@@ -92,6 +93,11 @@ class GcpSchema(Schema):
         if facts.response_headers:
             record["responseHeaders"] = facts.response_headers
         self._trace(record, facts)
+        if facts.timed_out:
+            record["timedOut"] = True
+        kept = facts.kept
+        if kept is not None:
+            record["sampling"] = {"rate": kept.rate, "kept": kept.reason}
         return record
 
     def log(self, facts: LogFacts) -> dict[str, Any]:

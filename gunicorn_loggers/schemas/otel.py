@@ -18,7 +18,6 @@ from ._base import (
     ACCESS_LOGGER,
     HOSTS,
     Schema,
-    access_level,
     access_message,
     move_stack_trace,
     private_copy,
@@ -77,7 +76,7 @@ class OtelSchema(Schema):
     def access(self, facts: AccessFacts) -> dict[str, Any]:
         # The key-values are written out here rather than built as a dict for key_values():
         # this runs on every request, and the types of the access fields are known.
-        level, _ = access_level(facts.status)
+        level = facts.level
         method = facts.method
         known = method in KNOWN_METHODS
         attributes: list[dict[str, Any]] = [
@@ -89,6 +88,8 @@ class OtelSchema(Schema):
             {"key": "network.protocol.name", "value": {"stringValue": "http"}},
             {"key": "network.protocol.version", "value": {"stringValue": facts.http_version}},
         ]
+        if facts.status is None:  # no response: the worker was aborted
+            del attributes[4]
         add = attributes.append
         if facts.duration_ns is not None:
             add({"key": "http.server.request.duration", "value": {"doubleValue": facts.duration_ns / 1e9}})
@@ -121,7 +122,9 @@ class OtelSchema(Schema):
             add({"key": self.header_attribute, "value": text_values(values)})
         if facts.user_name is not None:
             add({"key": "user.name", "value": {"stringValue": facts.user_name}})
-        if facts.status >= 500:
+        if facts.timed_out:  # semantic conventions' own example for error.type
+            add({"key": "error.type", "value": {"stringValue": "timeout"}})
+        elif facts.status >= 500:
             add({"key": "error.type", "value": {"stringValue": str(facts.status)}})
         for name, values in captured.items():
             if (name == "referer" and facts.referer is not None) or (
@@ -131,6 +134,10 @@ class OtelSchema(Schema):
             add({"key": f"http.request.header.{name}", "value": text_values(values)})
         for name, values in (facts.response_headers or {}).items():
             add({"key": f"http.response.header.{name}", "value": text_values(values)})
+        kept = facts.kept
+        if kept is not None:
+            add({"key": "gunicorn.access.sample_rate", "value": {"doubleValue": kept.rate}})
+            add({"key": "gunicorn.access.kept", "value": {"stringValue": kept.reason}})
         trace = facts.trace
         record = otlp_json.log_record_of(
             facts.time_ns,
