@@ -310,7 +310,8 @@ HTTP_OPTIONS: dict[str, str] = {
     "HTTP_GZIP": "gzip request bodies: on | off",
     "CA_FILE": "PEM file of the certificate authorities trusted for https (instead of the system's)",
     "CONNECT_TIMEOUT": "seconds to connect to the collector (TLS handshake included)",
-    "READ_TIMEOUT": "seconds to wait for the collector's answer (HTTP response, Fluentd ack)",
+    "READ_TIMEOUT": "seconds one send may take: the batch and the collector's whole answer (HTTP response, "
+    "Fluentd ack)",
     "BULK_INDEX": "HttpLogger bulk: data stream (or index) when the URL is .../_bulk without one",
 }
 #: Options of FluentLogger beyond NETWORK_OPTIONS.

@@ -48,8 +48,13 @@ class HttpCollector:
     at_least_once = False
     wrong_credentials = {"GUNICORN_LOGGERS_HTTP_HEADERS": "Authorization=Bearer wrong-t0ken"}
 
-    def receiver(self, port: int | None = None, delay: float = 0.0, require: dict | None = None) -> Any:
-        return HttpReceiver(self.kind, port=port, delay=delay, require=require)
+    #: What the worker reports when the collector's answer does not come whole within READ_TIMEOUT.
+    answer_timeout = "no whole answer within {} s"
+
+    def receiver(
+        self, port: int | None = None, delay: float = 0.0, require: dict | None = None, trickle: float = 0.0
+    ) -> Any:
+        return HttpReceiver(self.kind, port=port, delay=delay, require=require, trickle=trickle)
 
     def env(self, port: int) -> dict[str, str]:
         url = f"http://127.0.0.1:{port}{self.url_path}"
@@ -103,9 +108,10 @@ class FluentCollector:
     name = "fluent"
     logger = "gunicorn_loggers.FluentLogger"
     at_least_once = True  # a chunk whose ack was lost is sent again
+    answer_timeout = "no ack within {} s"
 
-    def receiver(self, port: int | None = None, delay: float = 0.0) -> Any:
-        return ForwardReceiver(port=port, ack_delay=delay)
+    def receiver(self, port: int | None = None, delay: float = 0.0, trickle: float = 0.0) -> Any:
+        return ForwardReceiver(port=port, ack_delay=delay, ack_trickle=trickle)
 
     def env(self, port: int) -> dict[str, str]:
         return {"GUNICORN_LOGGERS_URL": f"tcp://127.0.0.1:{port}"}
@@ -127,6 +133,12 @@ def collector(request):
 
 @pytest.fixture(params=[c for c in COLLECTORS if c.name != "fluent"], ids=lambda c: c.name)
 def http_collector(request):
+    return request.param
+
+
+@pytest.fixture(params=[c for c in COLLECTORS if c.name in ("http", "fluent")], ids=lambda c: c.name)
+def answering_collector(request):
+    """One of each way of waiting for the collector: an HTTP answer, a Fluentd ack."""
     return request.param
 
 
@@ -396,3 +408,22 @@ def test_wrong_credentials_are_reported_once_per_interval_and_counted(lab, http_
     totals = accounted(server, collector, [receiver], processes=2)
     assert totals[worker]["delivered"] == 0 and totals[worker]["dropped_rejected"] == totals[worker]["produced"] >= 25
     assert "wrong-t0ken" not in server.all_output()
+
+
+# -- a collector that answers a byte a second ------------------------------------------------------
+
+
+def test_read_timeout_bounds_the_whole_answer_not_each_read(lab, answering_collector):
+    """READ_TIMEOUT=2 against a collector that sends its answer (or ack) a byte a second: the sender hangs up
+    after 2 s and retries, where a timeout per read kept one POST waiting 17 s and more."""
+    collector = answering_collector
+    receiver = lab.receiver(collector, trickle=1.0)
+    server = lab.gunicorn(collector, receiver.port, env={"GUNICORN_LOGGERS_READ_TIMEOUT": "2"})
+    assert server.request("/trickled")[0] == 200
+    hangups = wait_until(lambda: len(receiver.hangups) >= 2 and list(receiver.hangups), timeout=10, what="hang-ups")
+    assert all(seconds <= 2.0 + 0.5 for seconds in hangups), hangups
+    expected = collector.answer_timeout.format(2)
+    server.wait_for(lambda: any(expected in r["message"] for r in server.delivery_reports()), what=expected)
+    server.stop()
+    server.balanced_exit_stats(2)  # the receiver holds records whose answer never came whole: not delivered
+    print(f"{collector.name}: hung up after {', '.join(f'{s:.2f}' for s in hangups)} s")

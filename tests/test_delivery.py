@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import signal
 import socket
 import threading
@@ -417,6 +418,51 @@ def test_a_child_forked_while_the_sender_awaits_an_http_answer_does_not_hang():
         engine.close(2, final_report=False)
     assert not hung, "the forked child never returned from the after-fork reset"
     assert engine.stats()["delivered"] == 1
+
+
+def test_a_child_forked_while_the_sender_awaits_a_status_line_does_not_keep_the_connection_open():
+    """The answer's reader held the socket open after the child's after-fork close: a worker forked while the
+    master waited for an answer kept the master's connection to the collector open for its whole life."""
+    request_read, closed = threading.Event(), threading.Event()
+    with socket.create_server(("127.0.0.1", 0)) as server:
+
+        def answer_nothing() -> None:
+            connection, _ = server.accept()
+            with connection:
+                connection.settimeout(10)
+                request = b""
+                while not request.endswith(b"}\n"):  # the body: one NDJSON line
+                    request += connection.recv(65536)
+                request_read.set()
+                try:
+                    if connection.recv(1) == b"":  # nothing is ever sent: this is the close
+                        closed.set()
+                except OSError:
+                    pass
+
+        threading.Thread(target=answer_nothing, daemon=True).start()
+        target = parse_http_url(f"http://127.0.0.1:{server.getsockname()[1]}/logs")
+        engine = DeliveryEngine(HttpTransport(target, NdjsonFormat(), read_timeout=1.0), linger=0)
+        engine.submit(line(1))
+        assert request_read.wait(5)
+        time.sleep(0.2)  # the sender is in getresponse(), waiting for the status line
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # lives on, as a worker does, until the parent says so
+            try:
+                os.close(write_end)
+                select.select([read_end], [], [], 10)
+            finally:
+                os._exit(0)
+        os.close(read_end)
+        try:
+            # the parent's send times out after 1 s and closes its copy; the child's was closed at fork
+            closed_while_the_child_lives = closed.wait(4)
+        finally:
+            os.close(write_end)
+            os.waitpid(pid, 0)
+        engine.close(0.5, final_report=False)
+    assert closed_while_the_child_lives, "the collector saw no close while the forked child lived"
 
 
 def test_udp_sends_one_datagram_per_frame():
