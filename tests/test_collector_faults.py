@@ -11,6 +11,7 @@ have the same faults in test_socket_logger.py and test_network_faults.py.
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import time
@@ -67,6 +68,10 @@ class HttpCollector:
         """Every record the receiver took, access and error log alike."""
         return len(receiver.snapshot())
 
+    def count_from(self, receiver: Any, pid: int) -> int:
+        """The records the receiver took from process ``pid``."""
+        return sum((record.get("process") or {}).get("pid") == pid for record in receiver.snapshot())
+
 
 class LokiCollector(HttpCollector):
     """HttpLogger with Loki push bodies; the receiver checks each stream and entry."""
@@ -101,6 +106,9 @@ class OtlpCollector(HttpCollector):
     def count(self, receiver: Any) -> int:
         return len(receiver.entries)
 
+    def count_from(self, receiver: Any, pid: int) -> int:
+        return sum(entry["resource"].get("process.pid") == pid for entry in list(receiver.entries))
+
 
 class FluentCollector:
     """FluentLogger, to :class:`ForwardReceiver`; ``delay`` holds back each ack."""
@@ -121,6 +129,11 @@ class FluentCollector:
 
     def count(self, receiver: Any) -> int:
         return len(receiver.snapshot())
+
+    def count_from(self, receiver: Any, pid: int) -> int:
+        """Distinct records: a chunk sent again after a lost ack repeats its records byte for byte."""
+        records = [r for r in receiver.records() if (r.get("process") or {}).get("pid") == pid]
+        return len({json.dumps(record, sort_keys=True) for record in records})
 
 
 COLLECTORS = [HttpCollector(), OtlpCollector(), FluentCollector(), LokiCollector(), BulkCollector()]
@@ -209,15 +222,22 @@ def arrived(collector: Any, *receivers: Any) -> list[str]:
 
 
 def accounted(server: NetworkGunicorn, collector: Any, receivers: list, processes: int) -> dict[int, dict]:
-    """Each process's totals add up, and the receivers hold what they count as delivered; exit totals by pid."""
+    """Each process's totals add up, and the receivers hold what they count as delivered; exit totals by pid.
+
+    An exit report gives its process's totals since start, reloads included; a report of an engine replaced
+    on a reload gives that engine's own numbers, already in its process's exit totals.
+    """
     exits = server.exit_reports()
     assert len(exits) == processes, server.all_output()[-3000:]
-    closed = exits + [r for r in server.delivery_reports() if " on reload: " in r["message"]]
-    for report in closed:
+    for report in exits:
         stats = report["delivery"]
-        settled = stats["delivered"] + stats["dropped"] + stats["handed_over"]
-        assert settled == stats["produced"] and stats["pending"] == 0, stats
-    delivered = sum(r["delivery"]["delivered"] for r in closed)
+        assert stats["scope"] == "process", stats
+        assert stats["delivered"] + stats["dropped"] == stats["produced"] and stats["pending"] == 0, stats
+    for report in server.delivery_reports():
+        if " on reload: " in report["message"]:
+            stats = report["delivery"]
+            assert stats["delivered"] + stats["dropped"] + stats["handed_over"] == stats["produced"], stats
+    delivered = sum(r["delivery"]["delivered"] for r in exits)
     received = sum(collector.count(receiver) for receiver in receivers)
     if not (received >= delivered if collector.at_least_once else received == delivered):
         held = [getattr(receiver, "entries", None) or receiver.snapshot() for receiver in receivers]
@@ -410,7 +430,69 @@ def test_wrong_credentials_are_reported_once_per_interval_and_counted(lab, http_
     assert "wrong-t0ken" not in server.all_output()
 
 
-# -- a collector that answers a byte a second ------------------------------------------------------
+# -- reloads, and a collector that answers a byte a second ----------------------------------------------
+
+RELOADS = 4
+
+
+def booted(collector: Any, receiver: Any) -> int:
+    return receiver.text().count("Booting worker")
+
+
+def test_the_masters_exit_report_gives_its_totals_since_start_across_reloads(lab, collector):
+    """Each SIGHUP builds the master a new engine; its exit report used to count only the last one's records
+    (10 reloads: 25 records received from the master, its report said 2 produced)."""
+    receiver = lab.receiver(collector)
+    server = lab.gunicorn(collector, receiver.port)
+    master = server.proc.pid
+    for n in range(RELOADS):
+        before = booted(collector, receiver)
+        assert server.request(f"/generation/{n}")[0] == 200
+        server.signal(signal.SIGHUP)
+        server.wait_for(lambda b=before: booted(collector, receiver) > b, timeout=15, what=f"reload {n + 1} booted")
+    server.stop()
+    (report,) = [r for r in server.exit_reports() if r["process"]["pid"] == master]
+    stats = report["delivery"]
+    received = collector.count_from(receiver, master)
+    assert received == stats["delivered"], (received, stats)
+    assert stats["delivered"] + stats["dropped"] == stats["produced"] and stats["pending"] == 0, stats
+    assert stats["reloads"] == RELOADS and stats["dropped"] == 0, stats
+    assert f"across {RELOADS} reloads" in report["message"]
+    print(f"{collector.name}: master after {RELOADS} reloads: {received} received, {stats}")
+
+
+def test_drops_are_reported_at_the_interval_while_a_send_waits_for_a_trickling_answer(lab, answering_collector):
+    """The collector answers a byte a second (READ_TIMEOUT 30 s): the sender sits in one send while the worker
+    drops records as its buffer is full, and the drops are reported each second meanwhile (there were none)."""
+    collector = answering_collector
+    receiver = lab.receiver(collector, trickle=1.0)
+    env = {BUFFER: "20", "GUNICORN_LOGGERS_READ_TIMEOUT": "30"}
+    server = lab.gunicorn(collector, receiver.port, env=env)
+    wait_until(lambda: receiver.trickling >= 2, timeout=15, what="the answers to both processes trickling")
+    trickling_since = time.monotonic()  # both processes had made their first record by then
+    worker = None
+
+    def told_while_waiting() -> list[dict]:
+        nonlocal worker
+        assert_not_slowed(timed_requests(server, "/dropped", 10))
+        reports = [r for r in server.delivery_reports() if r["process"]["pid"] != server.proc.pid]
+        worker = reports[0]["process"]["pid"] if reports else None
+        return [r for r in reports if "records dropped" in r["message"]]
+
+    told = server.wait_for(lambda: len(told_while_waiting()) >= 3, timeout=15, what="three drop reports")
+    assert receiver.hangups == []  # the first answers are still under way
+    told = [r for r in server.delivery_reports() if r["process"]["pid"] == worker and "records dropped" in r["message"]]
+    assert any("the send under way has waited" in r["message"] for r in told), told
+    waited = time.monotonic() - trickling_since
+    server.stop()
+    assert len(server.exit_reports()) == 2
+    for report in server.exit_reports():
+        stats = report["delivery"]
+        assert stats["delivered"] + stats["dropped"] == stats["produced"] and stats["pending"] == 0, stats
+        # how long the receiver really took nothing, not the 2 s stall limit: all the wait, then the flush's 2 s
+        match = re.search(r"flush abandoned: the receiver made no progress for (\d+\.\d) s", report["message"])
+        assert match and float(match.group(1)) >= waited + 1.0, (waited, report["message"])
+    assert max(r["delivery"]["dropped_buffer_full"] for r in server.exit_reports()) > 0
 
 
 def test_read_timeout_bounds_the_whole_answer_not_each_read(lab, answering_collector):
@@ -427,3 +509,25 @@ def test_read_timeout_bounds_the_whole_answer_not_each_read(lab, answering_colle
     server.stop()
     server.balanced_exit_stats(2)  # the receiver holds records whose answer never came whole: not delivered
     print(f"{collector.name}: hung up after {', '.join(f'{s:.2f}' for s in hangups)} s")
+
+
+def test_a_reload_does_not_wait_for_a_stalled_collector(lab, answering_collector):
+    """The master's SIGHUP used to wait up to the 2 s stall limit for its old engine's send, handling no signal
+    and reaping no worker meanwhile; the new worker now boots at once, and the totals still add up."""
+    collector = answering_collector
+    receiver = lab.receiver(collector, trickle=1.0)
+    server = lab.gunicorn(collector, receiver.port, env={"GUNICORN_LOGGERS_READ_TIMEOUT": "30"})
+    wait_until(lambda: receiver.trickling >= 2, timeout=15, what="the answers to both processes trickling")
+    boots = lambda: sum(r["message"].startswith("Booting worker") for r in server.error_records())  # noqa: E731
+    before = boots()
+    started = time.monotonic()
+    server.signal(signal.SIGHUP)
+    server.wait_for(lambda: boots() > before, what="the new worker booted")
+    took = time.monotonic() - started
+    assert took < STALL_GIVE_UP * 0.75, took
+    server.stop()
+    server.balanced_exit_stats(3)  # the master, the old worker, the new one
+    master = server.proc.pid
+    (report,) = [r for r in server.exit_reports() if r["process"]["pid"] == master]
+    assert report["delivery"]["reloads"] == 1
+    print(f"{collector.name}: the new worker booted {took:.2f} s after SIGHUP")
