@@ -336,9 +336,20 @@ class DeliveryEngine:
 
     @property
     def delivering(self) -> bool:
-        """Connected, the collector took the last batch, and no send has been stuck for long."""
+        """Connected, the collector has taken records from this engine and took the last batch, and no send has
+        been stuck for long.
+
+        Not merely connected: the records a process logs between its connect and the
+        first answer (the master's "Listening at") were copied nowhere when that answer
+        was a refusal (a 401) that then dropped them.
+        """
         started = self._send_started
-        return self._connected and not self._rejecting and (started is None or time.monotonic() - started < STALL_AFTER)
+        return (
+            self._connected
+            and self.delivered > 0
+            and not self._rejecting
+            and (started is None or time.monotonic() - started < STALL_AFTER)
+        )
 
     @property
     def dropped(self) -> int:

@@ -443,6 +443,27 @@ def test_a_retired_engine_for_another_collector_flushes_on_its_own_and_its_drops
     assert stats["handed_over"] == 0
 
 
+def test_a_process_is_not_delivering_until_the_collector_has_taken_a_record():
+    """Connected is not enough: the error records a process logs while its first batch awaits the answer get
+    their local copy, or a refusal (HTTP 401) drops them with no copy anywhere (the master's "Listening at")."""
+    release = threading.Event()
+    transport = ScriptedTransport(
+        lambda b: release.wait(5) and Outcome(rejected=len(b), note="HTTP 401"),
+        lambda b: Outcome(delivered=len(b)),
+    )
+    engine = DeliveryEngine(transport, linger=0)
+    engine.submit(line(0))
+    wait_until(lambda: transport.batches, what="the first send under way")
+    assert not engine.delivering  # connected, nothing taken yet
+    release.set()
+    wait_until(lambda: engine.stats()["dropped_rejected"] == 1, what="the refusal")
+    assert not engine.delivering
+    engine.submit(line(1))
+    wait_until(lambda: engine.stats()["delivered"] == 1, what="a batch taken")
+    assert engine.delivering
+    engine.close(1)
+
+
 def test_a_transport_that_miscounts_cannot_break_the_accounting():
     transport = ScriptedTransport(lambda b: Outcome(delivered=99, retry=[]))
     engine = DeliveryEngine(transport)
