@@ -169,14 +169,25 @@ class NetworkLogger(JsonLogger):
             self._reattach_handlers()
 
     def _retire(self, before: dict[str, Any]) -> None:
+        """SIGHUP: the new engine takes over the old one's totals (and, if nothing changed, what it holds).
+
+        The master does not wait for the old engine: it may still be finishing a send
+        to a stalled collector, and the master handles no signal and reaps no worker
+        while a reload runs. The closing of the old sinks then finds it retired.
+        """
         previous: DeliveryEngine | None = before.get("engine")
-        if previous is not None and before.get("_signature") == self._signature:
-            previous.successor = self.engine  # SIGHUP, nothing changed: what the old engine holds goes on here
+        if previous is not None and previous is not self.engine:
+            previous.retire(self.engine, hand_over=before.get("_signature") == self._signature)
         super()._retire(before)
         self._close_local_error_sink(before.get("_local_error_sink"))
 
     def _roll_back(self, before: dict[str, Any]) -> None:
         failed = self._local_error_sink
+        failed_engine: DeliveryEngine | None = vars(self).get("engine")
+        failed_signature = vars(self).get("_signature")
+        kept: DeliveryEngine | None = before.get("engine")
+        if failed_engine is not None and kept is not None and failed_engine is not kept:
+            failed_engine.retire(kept, hand_over=failed_signature == before.get("_signature"))
         super()._roll_back(before)
         self._close_local_error_sink(failed)
 
@@ -310,7 +321,8 @@ HTTP_OPTIONS: dict[str, str] = {
     "HTTP_GZIP": "gzip request bodies: on | off",
     "CA_FILE": "PEM file of the certificate authorities trusted for https (instead of the system's)",
     "CONNECT_TIMEOUT": "seconds to connect to the collector (TLS handshake included)",
-    "READ_TIMEOUT": "seconds to wait for the collector's answer (HTTP response, Fluentd ack)",
+    "READ_TIMEOUT": "seconds one send may take: the batch and the collector's whole answer (HTTP response, "
+    "Fluentd ack)",
     "BULK_INDEX": "HttpLogger bulk: data stream (or index) when the URL is .../_bulk without one",
 }
 #: Options of FluentLogger beyond NETWORK_OPTIONS.

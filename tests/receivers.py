@@ -7,9 +7,10 @@
   free loopback port (imudp + imtcp, ``mmjsonparse``, ``omfile``), stopped by PID.
 * :class:`HttpReceiver`: an HTTP collector strict to one wire format (NDJSON, Loki
   push, ``_bulk``, OTLP/HTTP decoded with ``opentelemetry-proto``), able to answer
-  429, 500, 413, 401, slowly, or with ``_bulk`` partial failures; http or https.
+  429, 500, 413, 401, slowly, a byte at a time, or with ``_bulk`` partial failures;
+  http or https.
 * :class:`ForwardReceiver`: a Fluentd ``forward`` input decoding msgpack strictly,
-  answering acks (or not, or late).
+  answering acks (or not, or late, or a byte at a time).
 * :class:`ResettingProxy`: a TCP front for any of them that resets connections on demand.
 """
 
@@ -20,6 +21,7 @@ import gzip as gzip_module
 import json
 import os
 import re as re_module
+import select
 import selectors
 import shutil
 import signal
@@ -236,6 +238,28 @@ class NdjsonReceiver(Listener):
 
 def _from(record: dict, pid: int | None) -> bool:
     return pid is None or (record.get("process") or {}).get("pid") == pid
+
+
+def trickle(connection: socket.socket, data: bytes, interval: float, running) -> float | None:
+    """Send ``data`` one byte every ``interval`` seconds, as a collector that answers very slowly.
+
+    The seconds after which the client hung up (closed or reset the connection: it
+    waits for nothing else from us, so anything readable is the end), or ``None`` when
+    the whole answer went out or ``running()`` turned false. At most ``len(data)`` rounds
+    of ``interval`` seconds each.
+    """
+    started = time.monotonic()
+    for index in range(len(data)):
+        if not running():
+            return None
+        try:
+            readable, _, _ = select.select([connection], [], [], interval if index else 0.0)
+            if readable and not connection.recv(1, socket.MSG_PEEK):
+                return time.monotonic() - started
+            connection.sendall(data[index : index + 1])
+        except (OSError, ValueError):  # reset by the client, or closed by stop()
+            return time.monotonic() - started
+    return None
 
 
 #: The rsyslog.conf the docs show, run with the port and the output directory of a test.
@@ -470,8 +494,11 @@ class HttpReceiver:
     ``policy`` (request number, frames) -> Answer|None decides per request instead.
     ``require`` maps header names to the value a request must carry (else 401).
     ``max_body`` answers 413 above that many (uncompressed) bytes; ``delay`` slows
-    every answer. ``bulk_failures`` maps a record's position in a request to the
-    item status to report (a ``_bulk`` partial failure).
+    every answer; ``trickle`` sends every answer (status line, headers, body) one byte
+    each ``trickle`` seconds, and :attr:`hangups` lists, per answer whose client hung
+    up before its end, how many seconds after the answer began (plain http only).
+    ``bulk_failures`` maps a record's position in a request to the item status to
+    report (a ``_bulk`` partial failure).
     """
 
     def __init__(
@@ -483,7 +510,9 @@ class HttpReceiver:
         require: dict[str, str] | None = None,
         max_body: int | None = None,
         delay: float = 0.0,
+        trickle: float = 0.0,
     ) -> None:
+        assert not (trickle and tls), "trickling answers are for plain http"
         self.kind = kind
         self.port = port or free_port()
         self.path = (
@@ -499,6 +528,9 @@ class HttpReceiver:
         self.require = require or {}
         self.max_body = max_body
         self.delay = delay
+        self.trickle = trickle
+        self.trickling = 0  # answers begun a byte at a time
+        self.hangups: list[float] = []
         self.answers: list[Answer] = []
         self.policy = None
         self.bulk_failures: dict[int, int] = {}
@@ -555,6 +587,8 @@ class HttpReceiver:
             self.errors.append(text)
 
     def _reply(self, handler, status: int, body: bytes = b"", headers: dict | None = None, content_type=None) -> None:
+        if self.trickle:
+            return self._trickle_reply(handler, status, body, headers, content_type)
         handler.send_response(status)
         handler.send_header("Content-Length", str(len(body)))
         if content_type or body:
@@ -564,6 +598,20 @@ class HttpReceiver:
         handler.end_headers()
         handler.wfile.write(body)
         handler.wfile.flush()
+
+    def _trickle_reply(self, handler, status: int, body: bytes, headers: dict | None, content_type) -> None:
+        lines = [f"HTTP/1.1 {status} {handler.responses.get(status, ('',))[0]}", f"Content-Length: {len(body)}"]
+        if content_type or body:
+            lines.append(f"Content-Type: {content_type or 'application/json'}")
+        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        answer = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+        with self._lock:
+            self.trickling += 1
+        hung_up = trickle(handler.connection, answer, self.trickle, lambda: self._server is not None)
+        handler.close_connection = True
+        if hung_up is not None:
+            with self._lock:
+                self.hangups.append(hung_up)
 
     def _handle(self, handler) -> None:
         length = handler.headers.get("Content-Length")
@@ -872,14 +920,20 @@ class ForwardReceiver(Listener):
     Accepts Message, Forward, PackedForward (``bin`` or ``str``) and
     CompressedPackedForward; times as integers or EventTime (ext type 0, 8 bytes);
     answers ``{"ack": chunk}`` when asked (unless ``ack`` is false), ``ack_delay``
-    seconds after reading the chunk. Each event is kept as ``{"tag", "time_ns",
-    "record", "mode"}``.
+    seconds after reading the chunk, or one byte of it every ``ack_trickle`` seconds
+    (:attr:`hangups` lists how many seconds after the ack began a client hung up).
+    Each event is kept as ``{"tag", "time_ns", "record", "mode"}``.
     """
 
-    def __init__(self, port: int | None = None, ack: bool = True, ack_delay: float = 0.0) -> None:
+    def __init__(
+        self, port: int | None = None, ack: bool = True, ack_delay: float = 0.0, ack_trickle: float = 0.0
+    ) -> None:
         super().__init__(port)
         self.ack = ack
         self.ack_delay = ack_delay
+        self.ack_trickle = ack_trickle
+        self.trickling = 0
+        self.hangups: list[float] = []
         self.events: list[dict] = []
         self.errors: list[str] = []
         self.chunks: list[str] = []
@@ -901,7 +955,15 @@ class ForwardReceiver(Listener):
             try:
                 for message in unpacker:
                     reply = self._message(message)
-                    if reply is not None:
+                    if reply is not None and self.ack_trickle:
+                        with self._lock:
+                            self.trickling += 1
+                        hung_up = trickle(connection, reply, self.ack_trickle, lambda: self._running)
+                        if hung_up is not None:
+                            with self._lock:
+                                self.hangups.append(hung_up)
+                            return
+                    elif reply is not None:
                         time.sleep(self.ack_delay)
                         connection.sendall(reply)
             except Exception as exc:  # a protocol violation: what a real input would log and drop

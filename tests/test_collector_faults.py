@@ -11,6 +11,7 @@ have the same faults in test_socket_logger.py and test_network_faults.py.
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import time
@@ -48,8 +49,13 @@ class HttpCollector:
     at_least_once = False
     wrong_credentials = {"GUNICORN_LOGGERS_HTTP_HEADERS": "Authorization=Bearer wrong-t0ken"}
 
-    def receiver(self, port: int | None = None, delay: float = 0.0, require: dict | None = None) -> Any:
-        return HttpReceiver(self.kind, port=port, delay=delay, require=require)
+    #: What the worker reports when the collector's answer does not come whole within READ_TIMEOUT.
+    answer_timeout = "no whole answer within {} s"
+
+    def receiver(
+        self, port: int | None = None, delay: float = 0.0, require: dict | None = None, trickle: float = 0.0
+    ) -> Any:
+        return HttpReceiver(self.kind, port=port, delay=delay, require=require, trickle=trickle)
 
     def env(self, port: int) -> dict[str, str]:
         url = f"http://127.0.0.1:{port}{self.url_path}"
@@ -61,6 +67,10 @@ class HttpCollector:
     def count(self, receiver: Any) -> int:
         """Every record the receiver took, access and error log alike."""
         return len(receiver.snapshot())
+
+    def count_from(self, receiver: Any, pid: int) -> int:
+        """The records the receiver took from process ``pid``."""
+        return sum((record.get("process") or {}).get("pid") == pid for record in receiver.snapshot())
 
 
 class LokiCollector(HttpCollector):
@@ -96,6 +106,9 @@ class OtlpCollector(HttpCollector):
     def count(self, receiver: Any) -> int:
         return len(receiver.entries)
 
+    def count_from(self, receiver: Any, pid: int) -> int:
+        return sum(entry["resource"].get("process.pid") == pid for entry in list(receiver.entries))
+
 
 class FluentCollector:
     """FluentLogger, to :class:`ForwardReceiver`; ``delay`` holds back each ack."""
@@ -103,9 +116,10 @@ class FluentCollector:
     name = "fluent"
     logger = "gunicorn_loggers.FluentLogger"
     at_least_once = True  # a chunk whose ack was lost is sent again
+    answer_timeout = "no ack within {} s"
 
-    def receiver(self, port: int | None = None, delay: float = 0.0) -> Any:
-        return ForwardReceiver(port=port, ack_delay=delay)
+    def receiver(self, port: int | None = None, delay: float = 0.0, trickle: float = 0.0) -> Any:
+        return ForwardReceiver(port=port, ack_delay=delay, ack_trickle=trickle)
 
     def env(self, port: int) -> dict[str, str]:
         return {"GUNICORN_LOGGERS_URL": f"tcp://127.0.0.1:{port}"}
@@ -115,6 +129,11 @@ class FluentCollector:
 
     def count(self, receiver: Any) -> int:
         return len(receiver.snapshot())
+
+    def count_from(self, receiver: Any, pid: int) -> int:
+        """Distinct records: a chunk sent again after a lost ack repeats its records byte for byte."""
+        records = [r for r in receiver.records() if (r.get("process") or {}).get("pid") == pid]
+        return len({json.dumps(record, sort_keys=True) for record in records})
 
 
 COLLECTORS = [HttpCollector(), OtlpCollector(), FluentCollector(), LokiCollector(), BulkCollector()]
@@ -127,6 +146,12 @@ def collector(request):
 
 @pytest.fixture(params=[c for c in COLLECTORS if c.name != "fluent"], ids=lambda c: c.name)
 def http_collector(request):
+    return request.param
+
+
+@pytest.fixture(params=[c for c in COLLECTORS if c.name in ("http", "fluent")], ids=lambda c: c.name)
+def answering_collector(request):
+    """One of each way of waiting for the collector: an HTTP answer, a Fluentd ack."""
     return request.param
 
 
@@ -197,15 +222,22 @@ def arrived(collector: Any, *receivers: Any) -> list[str]:
 
 
 def accounted(server: NetworkGunicorn, collector: Any, receivers: list, processes: int) -> dict[int, dict]:
-    """Each process's totals add up, and the receivers hold what they count as delivered; exit totals by pid."""
+    """Each process's totals add up, and the receivers hold what they count as delivered; exit totals by pid.
+
+    An exit report gives its process's totals since start, reloads included; a report of an engine replaced
+    on a reload gives that engine's own numbers, already in its process's exit totals.
+    """
     exits = server.exit_reports()
     assert len(exits) == processes, server.all_output()[-3000:]
-    closed = exits + [r for r in server.delivery_reports() if " on reload: " in r["message"]]
-    for report in closed:
+    for report in exits:
         stats = report["delivery"]
-        settled = stats["delivered"] + stats["dropped"] + stats["handed_over"]
-        assert settled == stats["produced"] and stats["pending"] == 0, stats
-    delivered = sum(r["delivery"]["delivered"] for r in closed)
+        assert stats["scope"] == "process", stats
+        assert stats["delivered"] + stats["dropped"] == stats["produced"] and stats["pending"] == 0, stats
+    for report in server.delivery_reports():
+        if " on reload: " in report["message"]:
+            stats = report["delivery"]
+            assert stats["delivered"] + stats["dropped"] + stats["handed_over"] == stats["produced"], stats
+    delivered = sum(r["delivery"]["delivered"] for r in exits)
     received = sum(collector.count(receiver) for receiver in receivers)
     if not (received >= delivered if collector.at_least_once else received == delivered):
         held = [getattr(receiver, "entries", None) or receiver.snapshot() for receiver in receivers]
@@ -396,3 +428,106 @@ def test_wrong_credentials_are_reported_once_per_interval_and_counted(lab, http_
     totals = accounted(server, collector, [receiver], processes=2)
     assert totals[worker]["delivered"] == 0 and totals[worker]["dropped_rejected"] == totals[worker]["produced"] >= 25
     assert "wrong-t0ken" not in server.all_output()
+
+
+# -- reloads, and a collector that answers a byte a second ----------------------------------------------
+
+RELOADS = 4
+
+
+def booted(collector: Any, receiver: Any) -> int:
+    return receiver.text().count("Booting worker")
+
+
+def test_the_masters_exit_report_gives_its_totals_since_start_across_reloads(lab, collector):
+    """Each SIGHUP builds the master a new engine; its exit report used to count only the last one's records
+    (10 reloads: 25 records received from the master, its report said 2 produced)."""
+    receiver = lab.receiver(collector)
+    server = lab.gunicorn(collector, receiver.port)
+    master = server.proc.pid
+    for n in range(RELOADS):
+        before = booted(collector, receiver)
+        assert server.request(f"/generation/{n}")[0] == 200
+        server.signal(signal.SIGHUP)
+        server.wait_for(lambda b=before: booted(collector, receiver) > b, timeout=15, what=f"reload {n + 1} booted")
+    server.stop()
+    (report,) = [r for r in server.exit_reports() if r["process"]["pid"] == master]
+    stats = report["delivery"]
+    received = collector.count_from(receiver, master)
+    assert received == stats["delivered"], (received, stats)
+    assert stats["delivered"] + stats["dropped"] == stats["produced"] and stats["pending"] == 0, stats
+    assert stats["reloads"] == RELOADS and stats["dropped"] == 0, stats
+    assert f"across {RELOADS} reloads" in report["message"]
+    print(f"{collector.name}: master after {RELOADS} reloads: {received} received, {stats}")
+
+
+def test_drops_are_reported_at_the_interval_while_a_send_waits_for_a_trickling_answer(lab, answering_collector):
+    """The collector answers a byte a second (READ_TIMEOUT 30 s): the sender sits in one send while the worker
+    drops records as its buffer is full, and the drops are reported each second meanwhile (there were none)."""
+    collector = answering_collector
+    receiver = lab.receiver(collector, trickle=1.0)
+    env = {BUFFER: "20", "GUNICORN_LOGGERS_READ_TIMEOUT": "30"}
+    server = lab.gunicorn(collector, receiver.port, env=env)
+    wait_until(lambda: receiver.trickling >= 2, timeout=15, what="the answers to both processes trickling")
+    trickling_since = time.monotonic()  # both processes had made their first record by then
+    worker = None
+
+    def told_while_waiting() -> list[dict]:
+        nonlocal worker
+        assert_not_slowed(timed_requests(server, "/dropped", 10))
+        reports = [r for r in server.delivery_reports() if r["process"]["pid"] != server.proc.pid]
+        worker = reports[0]["process"]["pid"] if reports else None
+        return [r for r in reports if "records dropped" in r["message"]]
+
+    told = server.wait_for(lambda: len(told_while_waiting()) >= 3, timeout=15, what="three drop reports")
+    assert receiver.hangups == []  # the first answers are still under way
+    told = [r for r in server.delivery_reports() if r["process"]["pid"] == worker and "records dropped" in r["message"]]
+    assert any("the send under way has waited" in r["message"] for r in told), told
+    waited = time.monotonic() - trickling_since
+    server.stop()
+    assert len(server.exit_reports()) == 2
+    for report in server.exit_reports():
+        stats = report["delivery"]
+        assert stats["delivered"] + stats["dropped"] == stats["produced"] and stats["pending"] == 0, stats
+        # how long the receiver really took nothing, not the 2 s stall limit: all the wait, then the flush's 2 s
+        match = re.search(r"flush abandoned: the receiver made no progress for (\d+\.\d) s", report["message"])
+        assert match and float(match.group(1)) >= waited + 1.0, (waited, report["message"])
+    assert max(r["delivery"]["dropped_buffer_full"] for r in server.exit_reports()) > 0
+
+
+def test_read_timeout_bounds_the_whole_answer_not_each_read(lab, answering_collector):
+    """READ_TIMEOUT=2 against a collector that sends its answer (or ack) a byte a second: the sender hangs up
+    after 2 s and retries, where a timeout per read kept one POST waiting 17 s and more."""
+    collector = answering_collector
+    receiver = lab.receiver(collector, trickle=1.0)
+    server = lab.gunicorn(collector, receiver.port, env={"GUNICORN_LOGGERS_READ_TIMEOUT": "2"})
+    assert server.request("/trickled")[0] == 200
+    hangups = wait_until(lambda: len(receiver.hangups) >= 2 and list(receiver.hangups), timeout=10, what="hang-ups")
+    assert all(seconds <= 2.0 + 0.5 for seconds in hangups), hangups
+    expected = collector.answer_timeout.format(2)
+    server.wait_for(lambda: any(expected in r["message"] for r in server.delivery_reports()), what=expected)
+    server.stop()
+    server.balanced_exit_stats(2)  # the receiver holds records whose answer never came whole: not delivered
+    print(f"{collector.name}: hung up after {', '.join(f'{s:.2f}' for s in hangups)} s")
+
+
+def test_a_reload_does_not_wait_for_a_stalled_collector(lab, answering_collector):
+    """The master's SIGHUP used to wait up to the 2 s stall limit for its old engine's send, handling no signal
+    and reaping no worker meanwhile; the new worker now boots at once, and the totals still add up."""
+    collector = answering_collector
+    receiver = lab.receiver(collector, trickle=1.0)
+    server = lab.gunicorn(collector, receiver.port, env={"GUNICORN_LOGGERS_READ_TIMEOUT": "30"})
+    wait_until(lambda: receiver.trickling >= 2, timeout=15, what="the answers to both processes trickling")
+    boots = lambda: sum(r["message"].startswith("Booting worker") for r in server.error_records())  # noqa: E731
+    before = boots()
+    started = time.monotonic()
+    server.signal(signal.SIGHUP)
+    server.wait_for(lambda: boots() > before, what="the new worker booted")
+    took = time.monotonic() - started
+    assert took < STALL_GIVE_UP * 0.75, took
+    server.stop()
+    server.balanced_exit_stats(3)  # the master, the old worker, the new one
+    master = server.proc.pid
+    (report,) = [r for r in server.exit_reports() if r["process"]["pid"] == master]
+    assert report["delivery"]["reloads"] == 1
+    print(f"{collector.name}: the new worker booted {took:.2f} s after SIGHUP")

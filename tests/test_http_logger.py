@@ -195,6 +195,32 @@ def test_retry_after_is_honoured():
     assert engine.stats()["delivered"] == 1
 
 
+@pytest.mark.parametrize(
+    ("interval", "timeout", "body"),
+    [(0.2, 1.0, b""), (0.02, 2.0, b'{"partialSuccess":{}}' * 4)],
+    ids=["in-the-status-line", "in-the-body"],
+)
+def test_the_read_timeout_bounds_the_whole_answer(interval, timeout, body):
+    """A collector sending its answer a byte at a time: the POST gives up once the read timeout has passed since
+    it began, in the status line (38 bytes, 0.2 s each, against 1 s) or in the body (a head of 70 bytes at 0.02 s
+    takes 1.4 s, the 84-byte body would end at 3.1 s, against 2 s). A timeout per read never fired."""
+    from gunicorn_loggers.transports.http import HttpTransport, NdjsonFormat, parse_http_url
+
+    with HttpReceiver("ndjson", trickle=interval) as receiver:
+        receiver.answers = [Answer(200, body)]
+        transport = HttpTransport(parse_http_url(receiver.url), NdjsonFormat(), read_timeout=timeout)
+        transport.connect(5)
+        started = time.monotonic()
+        outcome = transport.send([b'{"message":"slow"}\n'], None)
+        elapsed = time.monotonic() - started
+        transport.close()
+        wait_until(lambda: receiver.hangups, what="the receiver seeing the hang-up")
+    assert timeout * 0.95 <= elapsed < timeout + 0.5, elapsed
+    assert outcome.retry == [b'{"message":"slow"}\n'] and outcome.delivered == 0
+    assert outcome.error == f"sending failed: TimeoutError: no whole answer within {timeout:g} s", outcome.error
+    assert receiver.hangups[0] < timeout + 0.5, receiver.hangups
+
+
 def test_413_splits_the_batch_and_a_record_too_large_alone_is_rejected(server):
     with HttpReceiver("ndjson", max_body=6000) as receiver:
         env = {"GUNICORN_LOGGERS_REQUEST_HEADERS": "x-pad"}

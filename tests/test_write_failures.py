@@ -157,3 +157,44 @@ def test_a_stdout_reader_that_went_away_is_reported_not_silent(tmp_path):
     wait_until(lambda: reports, 1, "a report")
     assert reports[-1][2] == 30, output[-3000:]
     assert "Traceback" not in output
+
+
+def test_a_child_forked_while_another_thread_writes_to_a_pipe_can_write():
+    """A master's sender or reporter writing a delivery report to stderr (a pipe) as gunicorn forks a worker: the
+    worker inherited the sink's lock held by a thread it does not have, and its first error record waited for ever."""
+    import os
+
+    from gunicorn_loggers.sinks.stream import StreamSink
+
+    read_end, write_end = os.pipe()
+    with os.fdopen(write_end, "w") as stream:
+        sink = StreamSink(stream)
+        assert sink._lock is not None  # a pipe: writes are serialised
+        holding, release = threading.Event(), threading.Event()
+
+        def write_slowly() -> None:
+            with sink._lock:  # as inside a write
+                holding.set()
+                release.wait(10)
+
+        writer = threading.Thread(target=write_slowly, daemon=True)
+        writer.start()
+        assert holding.wait(5)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                sink.write(b'{"from":"child"}\n')
+            finally:
+                os._exit(0)
+        deadline = time.monotonic() + 5
+        while (hung := os.waitpid(pid, os.WNOHANG) == (0, 0)) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if hung:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        release.set()
+        writer.join(5)
+    with os.fdopen(read_end, "rb") as pipe:
+        written = pipe.read()
+    assert not hung, "the forked child never finished its write"
+    assert written == b'{"from":"child"}\n'

@@ -24,6 +24,7 @@ import fcntl
 import os
 import stat
 import sys
+import weakref
 from typing import TextIO
 
 from ..transports._unpatched import original
@@ -31,6 +32,8 @@ from ._base import BorrowedSink
 from .failures import WriteFailures
 
 _RLock = original("_thread", "RLock")  # reentrant: a signal handler may log while its thread writes
+#: Sinks that hold a lock: a child forked while another thread wrote gets a fresh one.
+_LOCKED: weakref.WeakSet[_DescriptorSink] = weakref.WeakSet()
 
 
 def _is_regular_file(fd: int) -> bool:
@@ -67,6 +70,8 @@ class _DescriptorSink:
     def _prepare(self) -> None:
         """After the descriptor is opened (or reopened): a lock only where writes can be cut."""
         self._lock = None if _is_regular_file(self.fd) else _RLock()
+        if self._lock is not None:
+            _LOCKED.add(self)
         self._torn = False  # our last write stopped inside a record
         self._suspect = False  # a write failed: the end of a file may be a cut record, ours or another worker's
 
@@ -177,6 +182,7 @@ class FileSink(_DescriptorSink):
             os.close(fresh)
         if self._lock is None and not _is_regular_file(self.fd):  # the path is a FIFO now
             self._lock = _RLock()
+            _LOCKED.add(self)
             self.write = self._write_locked
 
     def close_on_exec(self) -> None:
@@ -187,6 +193,17 @@ class FileSink(_DescriptorSink):
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+def _fresh_locks_after_fork() -> None:
+    """The child has one thread: a lock another thread of the parent held while writing (a master's sender or
+    reporter telling a delivery report, as gunicorn forks a worker) would stop its first write for ever."""
+    for sink in list(_LOCKED):
+        if sink._lock is not None:
+            sink._lock = _RLock()
+
+
+os.register_at_fork(after_in_child=_fresh_locks_after_fork)
 
 
 def open_sink(output: str, stream: TextIO | None = None, uid: int | None = None, gid: int | None = None):

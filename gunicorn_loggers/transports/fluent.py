@@ -140,20 +140,22 @@ class ForwardTransport:
             return Outcome(retry=batch, error="the receiver closed the connection")
         chunks = self._chunks(batch)
         wait = self.ack_timeout if timeout is None else timeout
+        deadline = time.monotonic() + wait  # the send and every ack share it
         sock.settimeout(wait)
         try:
-            sock.sendall(b"".join(message for _, _, message in chunks))
+            sock.sendall(b"".join(message for _, _, message in chunks))  # bounded in total since Python 3.5
         except OSError as exc:
             return Outcome(retry=batch, error=f"sending failed: {describe_error(exc)}")
-        acked, error = self._read_acks(sock, {chunk for chunk, _, _ in chunks}, wait)
+        acked, error = self._read_acks(sock, {chunk for chunk, _, _ in chunks}, deadline, wait)
         delivered = sum(len(frames) for chunk, frames, _ in chunks if chunk in acked)
         retry = [frame for chunk, frames, _ in chunks if chunk not in acked for frame in frames]
         return Outcome(delivered=delivered, retry=retry, error=error if retry else None)
 
-    def _read_acks(self, sock, expected: set[str], wait: float) -> tuple[set[str], str | None]:
+    def _read_acks(self, sock, expected: set[str], deadline: float, wait: float) -> tuple[set[str], str | None]:
+        """The acks that come before ``deadline``: each read gets only what is left of it, so a receiver
+        trickling its answer cannot stretch the wait."""
         unpacker = msgpack.Unpacker(raw=False)
         acked: set[str] = set()
-        deadline = time.monotonic() + wait
         while acked != expected:
             left = deadline - time.monotonic()
             if left <= 0:

@@ -25,6 +25,7 @@ import base64
 import email.utils
 import gzip
 import http.client
+import io
 import os
 import ssl
 import time
@@ -450,8 +451,53 @@ def _otlp_parts(frame: bytes) -> tuple[bytes, bytes, memoryview] | None:
 # -- the transport ---------------------------------------------------------------------------------
 
 
+class _AnswerStream(io.RawIOBase):
+    """The socket an answer is read from, each read given only what is left of the exchange's time.
+
+    A timeout set once on the socket bounds each read, not the answer: a collector
+    that sends a byte a second would keep a send waiting for ever under a 3 s timeout.
+    Reads through the socket's own raw stream, which keeps the socket open (as
+    ``makefile`` does) while ``http.client`` reads a ``Connection: close`` answer.
+    """
+
+    def __init__(self, sock: Any, deadline: float, seconds: float) -> None:
+        super().__init__()
+        self._sock = sock
+        self._raw = sock.makefile("rb", buffering=0)
+        self._deadline = deadline
+        self._seconds = seconds
+
+    def makefile(self, mode: str) -> io.BufferedReader:
+        """What ``HTTPResponse`` asks its socket for."""
+        return io.BufferedReader(self)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"no whole answer within {self._seconds:g} s")
+        self._sock.settimeout(left)
+        try:
+            return self._raw.readinto(buffer)
+        except TimeoutError:
+            raise TimeoutError(f"no whole answer within {self._seconds:g} s") from None
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()  # takes no lock: see _Response
+        super().close()
+
+
 class _Response(http.client.HTTPResponse):
-    """An answer whose reader is closed without taking the reader's lock: safe in a forked child.
+    """An answer read within a deadline, whose reader is closed without taking the reader's lock.
+
+    ``deadline`` (``time.monotonic()``) bounds the whole answer: status line, headers
+    and body (:class:`_AnswerStream`).
 
     ``http.client`` closes an answer with ``fp.close()``, which takes the lock of the
     buffered reader. A sender thread waiting for the rest of an answer holds that lock
@@ -463,6 +509,9 @@ class _Response(http.client.HTTPResponse):
     whose raw stream is closed counts as closed, so freeing it does not close it again.
     """
 
+    def __init__(self, sock: Any, *args: Any, deadline: float, seconds: float, **kwargs: Any) -> None:
+        super().__init__(_AnswerStream(sock, deadline, seconds), *args, **kwargs)
+
     def _close_conn(self) -> None:
         fp, self.fp = self.fp, None
         if fp is not None:
@@ -470,13 +519,37 @@ class _Response(http.client.HTTPResponse):
 
 
 class _Connection(http.client.HTTPConnection):
-    """An ``HTTPConnection`` on a real socket (and real TLS) even under gevent."""
+    """An ``HTTPConnection`` on a real socket (and real TLS) even under gevent.
 
-    response_class = _Response
+    :meth:`exchange` sends one request and reads its answer within one deadline.
+    """
 
     def __init__(self, target: HttpTarget, timeout: float, context: ssl.SSLContext | None) -> None:
         super().__init__(target.host, target.port, timeout=timeout)
         self._context = context
+        self._deadline = 0.0
+        self._seconds = 0.0
+
+    def response_class(self, sock: Any, *args: Any, **kwargs: Any) -> _Response:  # what getresponse() builds
+        return _Response(sock, *args, deadline=self._deadline, seconds=self._seconds, **kwargs)
+
+    def exchange(self, target: str, body: bytes, headers: Mapping[str, str], seconds: float) -> tuple[Any, bytes]:
+        """POST ``body`` and read the whole answer within ``seconds``: the request's send and the answer's
+        every byte share the time; raises ``TimeoutError`` when it runs out."""
+        self._deadline = time.monotonic() + seconds
+        self._seconds = seconds
+        self.request("POST", target, body, headers)
+        response = self.getresponse()
+        return response, response.read()
+
+    def send(self, data: Any) -> None:
+        """The request's head, then its body: each ``sendall`` gets what is left of the exchange's time."""
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"could not send the request within {self._seconds:g} s")
+        if self.sock is not None:
+            self.sock.settimeout(left)  # bounds a whole sendall since Python 3.5
+        super().send(data)
 
     def connect(self) -> None:
         sock, _ = open_connection(Endpoint("tcp", host=self.host, port=self.port), self.timeout)
@@ -627,9 +700,20 @@ class HttpTransport:
         return self._context
 
     def close(self) -> None:
+        """Close the connection's descriptor, even while an answer's reader holds the socket open.
+
+        The reader of an answer keeps its socket open after ``close()`` until the reader
+        is closed too (``makefile`` semantics). In a child forked while the parent's
+        sender read a status line, no thread will ever close that reader: the child kept
+        the parent's connection to the collector open for its whole life. Nothing reads
+        the connection once it is closed here (only the sender, or the after-fork reset).
+        """
         conn, self._conn = self._conn, None
         if conn is not None:
+            sock = conn.sock
             conn.close()
+            if sock is not None and sock.fileno() != -1:
+                os.close(sock.detach())
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -700,11 +784,8 @@ class HttpTransport:
                 self.close()  # the collector closed an idle keep-alive connection: not an outage
                 continue
             try:
-                if conn.sock is not None:
-                    conn.sock.settimeout(self.read_timeout if timeout is None else timeout)
-                conn.request("POST", self.target.target, body, self.headers)
-                response = conn.getresponse()
-                answer = response.read()
+                wait = self.read_timeout if timeout is None else timeout
+                response, answer = conn.exchange(self.target.target, body, self.headers, wait)
             except (OSError, http.client.HTTPException) as exc:
                 self.close()
                 if reused and attempt == 0 and not isinstance(exc, TimeoutError):
