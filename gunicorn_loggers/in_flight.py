@@ -24,8 +24,8 @@ _WRAPPED = "_gunicorn_loggers_wraps"
 class InFlightRequests:
     """``id(req)`` -> (req, monotonic start, thread): what a worker is serving now.
 
-    Two dict operations a request; gthread's threads each touch their own key, so the
-    GIL is enough.
+    Two dict operations a request, written into the hooks (:func:`wrap_hooks`); gthread's
+    threads each touch their own key, so the GIL is enough.
     """
 
     def __init__(self) -> None:
@@ -35,14 +35,9 @@ class InFlightRequests:
         self.aborted: dict[int, float] = {}
 
     def reset(self) -> None:
-        self.requests = {}
-        self.aborted = {}
-
-    def started(self, req: Any) -> None:
-        self.requests[id(req)] = (req, time.monotonic(), threading.get_ident())
-
-    def finished(self, req: Any) -> None:
-        self.requests.pop(id(req), None)
+        """A forked worker serves nothing yet. The dicts are emptied, not replaced: the hooks hold them."""
+        self.requests.clear()
+        self.aborted.clear()
 
     def abort(self) -> list[tuple[Any, float]]:
         """At SIGABRT: the requests no thread will answer, with their seconds so far.
@@ -78,17 +73,18 @@ def wrap_hooks(cfg: Any, in_flight: InFlightRequests, on_abort: Callable[[Any], 
     user_pre = _original(settings["pre_request"].get())
     user_post = _original(settings["post_request"].get())
     user_abort = _original(settings["worker_abort"].get())
-    started, finished = in_flight.started, in_flight.finished
+    # Every request runs both: the dict and the clocks are locals, not attribute and method lookups.
+    requests, monotonic, get_ident = in_flight.requests, time.monotonic, threading.get_ident
 
     def pre_request(worker: Any, req: Any) -> None:
-        started(req)
+        requests[id(req)] = (req, monotonic(), get_ident())
         user_pre(worker, req)
 
     def post_request(worker: Any, req: Any, environ: Any, resp: Any) -> None:
         try:
             user_post(worker, req, environ, resp)
         finally:
-            finished(req)
+            requests.pop(id(req), None)
 
     def worker_abort(worker: Any) -> None:
         try:
