@@ -26,6 +26,7 @@ from datetime import timedelta
 from typing import Any
 
 from gunicorn.glogging import CONFIG_DEFAULTS
+from gunicorn.http.wsgi import default_environ
 from gunicorn.instrument.statsd import Statsd
 
 from . import output_capture
@@ -346,7 +347,8 @@ class JsonLogger(Statsd):
             return
         for req, seconds in self._in_flight.abort():
             try:
-                facts = self.collector.collect(_Unanswered(), req, _request_environ(req), timedelta(seconds=seconds))
+                environ = _request_environ(req, self.cfg)
+                facts = self.collector.collect(_Unanswered(), req, environ, timedelta(seconds=seconds))
                 facts.status = facts.body_bytes = None
                 facts.level = "error"
                 facts.timed_out = True
@@ -366,9 +368,8 @@ class JsonLogger(Statsd):
             return
         counts = {"skipped": select.skipped, "sampled_out": select.sampled_out}
         self.error_log.info(
-            "gunicorn-loggers: access log at exit: %d records skipped, %d sampled out",
-            select.skipped,
-            select.sampled_out,
+            "gunicorn-loggers: access log at exit: %(skipped)d records skipped, %(sampled_out)d sampled out",
+            counts,
             extra={"access_policy": counts},
         )
 
@@ -437,15 +438,10 @@ class StructlogLogger(JsonLogger):
         return lambda record: chain(level_of(record), record)
 
 
-def _request_environ(req: Any) -> dict[str, Any]:
-    """What gunicorn's ``default_environ`` gives a request before ``wsgi.create``: the collector fills in its
-    headers as for gunicorn's own error responses (``error_response_environ``)."""
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": req.method,
-        "RAW_URI": req.uri,
-        "QUERY_STRING": req.query,
-        "SERVER_PROTOCOL": "HTTP/{}.{}".format(*req.version),
-    }
+def _request_environ(req: Any, cfg: Any) -> dict[str, Any]:
+    """The environ gunicorn's own error responses log with (``default_environ`` and the peer, as its
+    ``handle_error`` builds it); the collector fills in the headers (``error_response_environ``)."""
+    environ = default_environ(req, None, cfg)
     peer = getattr(req, "peer_addr", None)
     if isinstance(peer, tuple) and len(peer) >= 2:
         environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = str(peer[0]), str(peer[1])

@@ -20,14 +20,12 @@ import ipaddress
 from datetime import timedelta
 from functools import lru_cache
 from time import time_ns
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from . import process_id
+from .access_policy import LEVELS, Kept
 from .config import Settings
-
-if TYPE_CHECKING:
-    from .access_policy import Kept
 from .correlation import (
     TraceContext,
     clean_request_id,
@@ -62,8 +60,6 @@ def is_ip(address: str) -> bool:
         return False
     return True
 
-
-_SEVERITY = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 
 #: ``HTTP_VERSIONS[protocol]`` and ``IS_IP[address]``: the cached answers, read on every record.
 HTTP_VERSIONS = Memo(http_version, 64, longest=16)
@@ -201,7 +197,7 @@ class AccessFactsCollector:
         slow_ns = self.slow_ns
         if slow_ns is not None and duration_ns is not None and duration_ns >= slow_ns:
             slow = self.slow_level
-            if _SEVERITY[slow] > _SEVERITY[level]:  # type: ignore[index]
+            if LEVELS[slow] > LEVELS[level]:  # type: ignore[index]
                 return slow  # type: ignore[return-value]
         return level
 
