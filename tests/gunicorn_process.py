@@ -52,6 +52,18 @@ def read_json_lines(path: Path) -> list[dict]:
     return records
 
 
+def child_hung(pid: int, timeout: float = 5.0) -> bool:
+    """Wait up to ``timeout`` seconds for the forked child ``pid`` to exit; one still running then is
+    killed and reaped, and True says it hung."""
+    deadline = time.monotonic() + timeout
+    while (hung := os.waitpid(pid, os.WNOHANG) == (0, 0)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if hung:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    return hung
+
+
 def wait_until(predicate, timeout: float = 10.0, what: str = "condition", detail=lambda: ""):
     """``predicate()``'s first true result, asked every 50 ms for at most ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

@@ -7,7 +7,6 @@ import json
 import os
 import re
 import select
-import signal
 import socket
 import threading
 import time
@@ -19,6 +18,7 @@ from gunicorn_loggers.sinks.socket import TRUNCATED, fit_json_line
 from gunicorn_loggers.sinks.syslog import SyslogFramer, severity_of
 from gunicorn_loggers.transports.http import HttpTransport, NdjsonFormat, parse_http_url
 from gunicorn_loggers.transports.socket import SEND_BUFFER, SOCKET_TIMEOUT, SocketTransport
+from tests.gunicorn_process import child_hung
 from tests.receivers import NdjsonReceiver, free_port, wait_until
 
 
@@ -548,12 +548,7 @@ def test_a_child_forked_while_the_sender_awaits_an_http_answer_does_not_hang():
         pid = os.fork()
         if pid == 0:
             os._exit(0)  # the at-fork reset has returned
-        deadline = time.monotonic() + 5
-        while (hung := os.waitpid(pid, os.WNOHANG) == (0, 0)) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        if hung:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
+        hung = child_hung(pid)
         release.set()
         engine.close(2, final_report=False)
     assert not hung, "the forked child never returned from the after-fork reset"

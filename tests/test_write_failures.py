@@ -19,7 +19,7 @@ import subprocess
 import threading
 import time
 
-from tests.gunicorn_process import Gunicorn, wait_until
+from tests.gunicorn_process import Gunicorn, child_hung, wait_until
 
 LOST = re.compile(
     r"gunicorn-loggers: (\d+) records could not be written to (\S+?)(?: before exit)? \((\d+) since start\)"
@@ -186,12 +186,7 @@ def test_a_child_forked_while_another_thread_writes_to_a_pipe_can_write():
                 sink.write(b'{"from":"child"}\n')
             finally:
                 os._exit(0)
-        deadline = time.monotonic() + 5
-        while (hung := os.waitpid(pid, os.WNOHANG) == (0, 0)) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        if hung:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
+        hung = child_hung(pid)
         release.set()
         writer.join(5)
     with os.fdopen(read_end, "rb") as pipe:
