@@ -17,22 +17,24 @@ to the same 56 bits; a request with neither, at random.
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import count
 from typing import Any, NamedTuple
 
+from . import levels as all_levels
 from .config import PREFIX, ConfigError
 from .correlation import clean_request_id
+from .levels import ERROR_STATUS
 from .request_context import REQUEST_CONTEXT_ENVIRON_KEY, RequestContext
 
 #: Bits of randomness a decision reads (OpenTelemetry's probability sampling, W3C level 2).
 RANDOM_BITS = 56
 _RANDOM_SPAN = 1 << RANDOM_BITS
 
-LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+#: The levels an access record may have (levels.LEVELS without critical), with their numbers.
+LEVELS = {name: all_levels.LEVELS[name].number for name in ("debug", "info", "warning", "error")}
 LEVEL_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx", "slow")
 #: 5xx is an error of ours; 4xx is the client's and stays info, as OpenTelemetry says for servers.
 DEFAULT_LEVELS = {"5xx": "error"}
@@ -238,7 +240,7 @@ def trace_sampling_facts(header: Any) -> tuple[int | None, bool]:
 SKIPPED, SAMPLED_OUT = "skipped", "sampled out"
 
 
-def _value(counter: count) -> int:
+def counted(counter: count) -> int:
     """How many times ``next()`` was called on ``counter``: ``count(5)`` has given 0 to 4."""
     return int(repr(counter)[6:-1])
 
@@ -295,11 +297,11 @@ class AccessSelector:
 
     @property
     def skipped(self) -> int:
-        return _value(self._skipped)
+        return counted(self._skipped)
 
     @property
     def sampled_out(self) -> int:
-        return _value(self._sampled_out)
+        return counted(self._sampled_out)
 
     def _skip(self) -> str:
         next(self._skipped)
@@ -331,7 +333,7 @@ class AccessSelector:
                 return self._skip()
         if not self._samples:
             return None
-        if status >= 500:
+        if status >= ERROR_STATUS:
             return self._server_error
         if status >= 400 and self._keep_4xx:
             return self._client_error
@@ -366,7 +368,7 @@ class AccessSelector:
                 return self._skip()
         if not self._samples:
             return None
-        if status is None or status >= 500:
+        if status is None or status >= ERROR_STATUS:
             return self._server_error
         if status >= 400 and self._keep_4xx:
             return self._client_error

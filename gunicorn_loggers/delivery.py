@@ -55,6 +55,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from .frames import Frame
 from .process_id import current_pid
 from .transports import Outcome, Transport, describe_error
 from .transports._unpatched import allocate_lock as _allocate_lock
@@ -291,7 +292,7 @@ class DeliveryEngine:
 
     # -- request path --------------------------------------------------------------------------
 
-    def submit(self, frame: bytes) -> bool:
+    def submit(self, frame: Frame | bytes) -> bool:
         """Queue one frame; ``False`` when it was dropped because the buffer is full. Never blocks on I/O."""
         if self._pid != current_pid():  # a fresh fork, or the first record
             self._start()
@@ -307,8 +308,9 @@ class DeliveryEngine:
                 closed = False
                 self.produced += 1
                 # orjson's bytes keep an allocation of about 8 KiB whatever their length; a queued
-                # copy of exact size keeps resident memory near max_bytes instead of 6-8x over it.
-                self._queue.append(bytes(memoryview(frame)))
+                # copy of exact size keeps resident memory near max_bytes instead of 6-8x over it
+                # (a Frame's encoder made its data so).
+                self._queue.append(bytes(memoryview(frame)) if frame.__class__ is bytes else frame)
                 self._pending_records += 1
                 self._pending_bytes += size
                 idle = self._idle

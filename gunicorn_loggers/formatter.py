@@ -16,6 +16,7 @@ from pythonjsonlogger.core import BaseJsonFormatter, merge_record_extra
 
 from .config import Settings, active_settings, load_settings
 from .encoding import encode_line
+from .levels import canonical
 from .log_facts import collect_log_facts
 from .record_builder import DroppedRecord, RecordBuilder, builder_for
 from .sinks.logger import PREBUILT
@@ -42,10 +43,35 @@ class JsonFormatter(BaseJsonFormatter):
         # A subclass can change the record in place (``process_log_record``): it gets private
         # copies of the parts records share, or its change would reach later records.
         self._unshare = type(self) is not JsonFormatter
+        #: ``record_of`` in progress: the dict ``serialize_log_record`` is given is kept, not encoded.
+        #: A handler formats one record at a time, under its lock, so one slot per formatter will do.
+        self._capturing = False
+        self._captured: dict[str, Any] | None = None
+        self._meta: tuple[str, int] = ("info", 0)
 
     @property
     def builder(self) -> RecordBuilder:
         return builder_for(self._fixed_settings or active_settings())
+
+    def record_of(self, record: logging.LogRecord) -> tuple[dict[str, Any] | None, bytes | None, str, int] | None:
+        """``(record dict, None, level, time_ns)`` for a sink that encodes records itself, built as
+        ``format`` builds its line; ``None`` when nothing is to be written."""
+        if getattr(record, PREBUILT, False):  # a line another logger of ours made: it travels as it is
+            line = record.getMessage().encode("utf-8", "backslashreplace") + b"\n"
+            return None, line, canonical(record.levelname.lower(), record.levelno), int(record.created * 1e9)
+        self._capturing, self._captured = True, None
+        try:
+            self.format(record)
+        finally:
+            self._capturing = False
+        captured, self._captured = self._captured, None
+        return None if captured is None else (captured, None, *self._meta)
+
+    def serialize_log_record(self, log_data: dict[str, Any]) -> str:
+        if self._capturing:
+            self._captured = log_data
+            return ""
+        return super().serialize_log_record(log_data)
 
     def format(self, record: logging.LogRecord) -> str:
         if getattr(record, PREBUILT, False):
@@ -81,7 +107,8 @@ class JsonFormatter(BaseJsonFormatter):
     def _broken_line(self, record: logging.LogRecord, text: str, extras: dict[str, Any]) -> str:
         facts = collect_log_facts(record, text, None, extras)
         facts.error_type = facts.error_message = None
-        return self.jsonify_log_record(self.builder.schema.log(facts))
+        self._meta = (canonical(facts.level, facts.levelno), self.builder.schema.shown_time(facts.time_ns))
+        return self.serialize_log_record(self.builder.schema.log(facts))
 
     def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]) -> None:
         extras: dict[str, Any] = dict(self.static_fields)
@@ -107,7 +134,8 @@ class JsonFormatter(BaseJsonFormatter):
             stack = f"{stack}\n{stack_info}" if stack else stack_info
         merge_record_extra(record, extras, reserved=self._skip_fields)
         builder = self.builder
-        built = builder.log(record, record.message, stack, extras)
+        built, level, time_ns = builder.log_event(record, record.message, stack, extras)
+        self._meta = (level, time_ns)
         log_data.update(builder.schema.unshare(built) if self._unshare else built)
 
     def jsonify_log_record(self, log_data: dict[str, Any]) -> str:

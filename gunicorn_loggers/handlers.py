@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from .encoding import encode_line
-from .sinks import Sink
+from .levels import canonical
+from .sinks import RecordSink, Sink, takes_records
 
 
 class SinkHandler(logging.Handler):
@@ -55,6 +57,55 @@ class SinkHandler(logging.Handler):
     def stream(self) -> WsgiErrorsStream:
         """What gunicorn's ``wsgi.errors`` writes to: text becomes records, not raw lines."""
         return WsgiErrorsStream(self)
+
+
+class RecordHandler(SinkHandler):
+    """Hands each record to a :class:`~gunicorn_loggers.sinks.RecordSink` as structure, with its level and time.
+
+    The formatter (``JsonFormatter`` or ``StructlogFormatter``) builds the record as it would for a
+    line, through ``record_of``; the sink's encoder makes its wire form from it.
+    """
+
+    sink: RecordSink  # type: ignore[assignment]
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            record_of = getattr(self.formatter, "record_of", None)
+            if record_of is not None:
+                built = record_of(record)
+                if built is not None:  # None: dropped by a processor or by the access-log policy
+                    self.sink.write_record(*built)
+                return
+            text = self.format(record)  # a formatter of the user's own: its line, as it made it
+            if text:
+                line = text.encode("utf-8", "backslashreplace") + b"\n"
+                level = canonical(record.levelname.lower(), record.levelno)
+                self.sink.write_record(None, line, level, int(record.created * 1e9))
+        except RecursionError:
+            raise
+        except Exception as exc:
+            self.write_last_resort(record, exc)
+
+    def write_last_resort(self, record: logging.LogRecord, exc: Exception) -> None:
+        try:
+            message = record.getMessage()
+        except Exception:
+            message = repr(record.msg)
+        try:
+            fields = {
+                "message": message,
+                "level": record.levelname.lower(),
+                "logger": record.name,
+                "logging_error": f"{type(exc).__name__}: {exc}",
+            }
+            self.sink.write_record(fields, None, canonical(record.levelname.lower(), record.levelno), time.time_ns())
+        except Exception:
+            self.handleError(record)
+
+
+def handler_for(sink: Sink | RecordSink, formatter: logging.Formatter) -> SinkHandler:
+    """The handler that writes to ``sink``: records as lines, or as structure for a network sink."""
+    return RecordHandler(sink, formatter) if takes_records(sink) else SinkHandler(sink, formatter)  # type: ignore[arg-type]
 
 
 class WsgiErrorsStream:

@@ -23,29 +23,32 @@ import sys
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
-from typing import Any
+from itertools import count
+from typing import TYPE_CHECKING, Any
 
 from gunicorn.glogging import CONFIG_DEFAULTS
 from gunicorn.http.wsgi import default_environ
 from gunicorn.instrument.statsd import Statsd
 
 from . import output_capture
-from .access_policy import SKIPPED, AccessSelector
+from .access_policy import SKIPPED, AccessSelector, counted
 from .call_site import find_caller_outside_wrappers
 from .config import ConfigError, Settings, activate, load_settings
 from .config_dump import is_configuration_dump, redact_configuration
 from .ecs_access_line import ecs_access_line
 from .encoding import encode_line
 from .formatter import JsonFormatter
-from .handlers import SinkHandler
+from .handlers import handler_for
 from .in_flight import InFlightRequests, wrap_hooks
 from .record_builder import builder_for
 from .request_facts import AccessFacts, AccessFactsCollector, parse_status
 from .schemas import Schema, build_schema
-from .sinks import LoggerSink, Sink, StreamSink
+from .sinks import LoggerSink, RecordSink, Sink, StreamSink, takes_records
 from .sinks.buffered import BufferedSink
 from .sinks.stream import open_sink
-from .structlog_chain import Chain, ConsoleView, StructlogFormatter, configure_structlog, load_processors
+
+if TYPE_CHECKING:
+    from .structlog_chain import Chain
 
 ROOT_HANDLER_TAG = "_gunicorn_loggers_root"
 
@@ -77,6 +80,9 @@ class JsonLogger(Statsd):
 
     #: Options a subclass accepts beyond ``config.OPTIONS`` (name without prefix -> help).
     extra_options: Mapping[str, str] = {}
+    #: Every record runs through the structlog chain (StructlogLogger); other loggers run it when
+    #: ``GUNICORN_LOGGERS_PROCESSORS`` names processors.
+    structlog_chain = False
 
     def __init__(self, cfg: Any) -> None:
         # gunicorn's __init__ calls setup(), which needs these.
@@ -84,6 +90,10 @@ class JsonLogger(Statsd):
         self._access_sink: Sink | None = None
         self._select: AccessSelector | None = None
         self._in_flight = InFlightRequests()
+        self._processors: list[Any] = []
+        self._chained = False
+        #: Events a processor dropped (``DropEvent``) in this process: never produced, told at exit.
+        self._processor_drops = count()
         super().__init__(cfg)
         global _exit_hook_registered
         _REPORTING.add(self)
@@ -105,6 +115,8 @@ class JsonLogger(Statsd):
         "_access_sink",
         "_access_line",
         "_select",
+        "_processors",
+        "_chained",
     )
 
     def setup(self, cfg: Any) -> None:
@@ -120,8 +132,12 @@ class JsonLogger(Statsd):
             if not hasattr(self, "settings"):
                 raise
             self.error("reloading the logger configuration failed, keeping the previous one: %s", exc)
-            return
-        self.apply(cfg, settings)
+        else:
+            self.apply(cfg, settings)
+        if self._chained:  # the app's structlog.get_logger() calls reach the same chain
+            from .structlog_chain import configure_structlog
+
+            configure_structlog()
 
     def check(self, cfg: Any) -> Settings:
         """The settings of ``cfg``; raise ConfigError, change nothing in use."""
@@ -131,7 +147,15 @@ class JsonLogger(Statsd):
         return settings
 
     def prepare(self, cfg: Any, settings: Settings) -> None:
-        """Check and load what a subclass needs from the options; raise ConfigError, change nothing in use."""
+        """Check and load what a subclass needs from the options; raise ConfigError, change nothing in use.
+
+        A subclass that overrides it calls it too: it loads the structlog processors."""
+        self._prepared_chain = self.structlog_chain or bool(settings.processors)
+        self._prepared_processors = []
+        if self._prepared_chain:
+            from .structlog_chain import load_processors
+
+            self._prepared_processors = load_processors(settings.processors)
 
     def apply(self, cfg: Any, settings: Settings) -> None:
         """Open the new sinks, then close the previous ones; a failure closes the new ones instead."""
@@ -149,6 +173,8 @@ class JsonLogger(Statsd):
 
     def _install(self, cfg: Any, settings: Settings) -> None:
         self.settings = settings
+        self._chained = self._prepared_chain
+        self._processors = self._prepared_processors
         self.error_log.findCaller = find_caller_outside_wrappers  # log.origin: gunicorn's line, not its wrapper
         self.schema = build_schema(settings)
         self.collector = AccessFactsCollector(settings)
@@ -194,20 +220,51 @@ class JsonLogger(Statsd):
         ``check_log_files`` has already opened both paths, before anything changed."""
         return open_sink(output, output_capture.unwrap(stream), self.cfg.user, self.cfg.group)
 
-    def make_formatter(self, sink: Sink | None) -> logging.Formatter:
-        """How LogRecords written to ``sink`` are rendered; StructlogLogger overrides it."""
-        return JsonFormatter(settings=self.settings)
+    # -- the renderer: plain JSON, or the structlog chain ----------------------------------------
+
+    def make_formatter(self, sink: Sink | RecordSink | None) -> logging.Formatter:
+        """How LogRecords written to ``sink`` are rendered: JSON, or the structlog chain."""
+        if not self._chained:
+            return JsonFormatter(settings=self.settings)
+        from .structlog_chain import StructlogFormatter
+
+        settings = self.settings
+        return StructlogFormatter(lambda: builder_for(settings), self._chain(sink))
+
+    def _chain(self, sink: Sink | RecordSink | None) -> Chain:
+        from .structlog_chain import Chain, ConsoleView
+
+        if self.settings.renderer == "console" or (self.settings.renderer == "auto" and _is_terminal(sink)):
+            render: Callable[[dict[str, Any]], bytes] = ConsoleView(
+                self.schema, colors=_is_terminal(sink), fields=self.settings.console_fields
+            )
+        else:
+            render = encode_line
+        return Chain(self._processors, render, self.schema.unshare, dropped=self._count_processor_drop)
+
+    def _count_processor_drop(self) -> None:
+        next(self._processor_drops)  # the counter is replaced in a forked child: looked up each time
 
     def access_renderer(self, sink: Sink | None) -> Callable[[dict[str, Any]], bytes]:
         """How access records written to ``sink`` become bytes."""
-        return encode_line
+        if not self._chained:
+            return encode_line
+        chain = self._chain(sink)
+        if not self._processors:
+            return lambda record: chain("info", record)
+        level_of = self.schema.level_of  # a 5xx access record is an error: processors see "error"
+        return lambda record: chain(level_of(record), record)
 
-    def access_line_writer(self, sink: Sink | None) -> Callable[[AccessFacts], bytes]:
+    def access_line_writer(self, sink: Sink | RecordSink | None) -> Callable[[AccessFacts], bytes | None]:
         """What ``access()`` turns a request's facts into bytes for ``sink`` with.
 
         The schema's dict, rendered by ``access_renderer``; for plain JSON in the ECS
-        schema, the same bytes written from a template (``ecs_access_line``).
+        schema, the same bytes written from a template (``ecs_access_line``). A network
+        sink is given the record itself, with the level and time of its facts: the
+        writer hands it over and returns nothing.
         """
+        if sink is not None and takes_records(sink):
+            return self._access_record_writer(sink)  # type: ignore[arg-type]
         render = self.access_renderer(sink)
         template = ecs_access_line(self.schema, render)
         if template is not None:
@@ -218,6 +275,32 @@ class JsonLogger(Statsd):
             return render(schema_access(facts))
 
         return write_line
+
+    def _access_record_writer(self, sink: RecordSink) -> Callable[[AccessFacts], None]:
+        write = sink.write_record
+        schema_access = self.schema.access
+        shown = self.schema.shown_time
+        if self._chained:
+            process = self._chain(sink).process
+
+            def write_processed(facts: AccessFacts) -> None:
+                record = process(facts.level, schema_access(facts))
+                if record is not None:
+                    write(record, None, facts.level, shown(facts.time_ns))
+
+            return write_processed
+        template = None if sink.needs_record else ecs_access_line(self.schema, encode_line)
+        if template is not None:
+
+            def write_template(facts: AccessFacts) -> None:
+                write(None, template(facts), facts.level, shown(facts.time_ns))
+
+            return write_template
+
+        def write_record(facts: AccessFacts) -> None:
+            write(schema_access(facts), None, facts.level, shown(facts.time_ns))
+
+        return write_record
 
     def _set_handler(self, log: logging.Logger, output: str | None, fmt: Any, stream: Any = None) -> None:
         """gunicorn's hook for the file behind each log: ours writes JSON to a sink."""
@@ -230,7 +313,7 @@ class JsonLogger(Statsd):
         if log is self.access_log and self.settings.access_flush_interval > 0 and hasattr(sink, "fd"):
             sink = BufferedSink(sink, self.settings.access_flush_interval)
         self._sinks[log.name] = sink  # from here on a failed set-up closes it
-        handler = SinkHandler(sink, self.make_formatter(sink))
+        handler = handler_for(sink, self.make_formatter(sink))
         handler._gunicorn = True
         log.addHandler(handler)
         if log is self.access_log:
@@ -255,7 +338,7 @@ class JsonLogger(Statsd):
             log.propagate = False
             sink = self._sinks.get(log.name)
             if sink is not None and not any(getattr(h, "sink", None) is sink for h in log.handlers):
-                handler = SinkHandler(sink, self.make_formatter(sink))
+                handler = handler_for(sink, self.make_formatter(sink))
                 handler._gunicorn = True
                 log.addHandler(handler)
 
@@ -286,7 +369,7 @@ class JsonLogger(Statsd):
         sink = self._sinks.get(self.error_log.name)
         if not settings.app_logs or sink is None or root.handlers:
             return
-        handler = SinkHandler(sink, self.make_formatter(sink))
+        handler = handler_for(sink, self.make_formatter(sink))
         setattr(handler, ROOT_HANDLER_TAG, True)
         root.addHandler(handler)
         user_root = self._user_logconfig().get("root")
@@ -363,15 +446,23 @@ class JsonLogger(Statsd):
         """The worker exits next and gunicorn kills it a second later: a network logger sends at once."""
 
     def _report_access_policy(self) -> None:
+        """At exit: what the access-log policy left out, and what processors dropped (never produced, so
+        in no delivery report)."""
         select = self._select
-        if select is None or not (select.skipped or select.sampled_out):
-            return
-        counts = {"skipped": select.skipped, "sampled_out": select.sampled_out}
-        self.error_log.info(
-            "gunicorn-loggers: access log at exit: %(skipped)d records skipped, %(sampled_out)d sampled out",
-            counts,
-            extra={"access_policy": counts},
-        )
+        if select is not None and (select.skipped or select.sampled_out):
+            counts = {"skipped": select.skipped, "sampled_out": select.sampled_out}
+            self.error_log.info(
+                "gunicorn-loggers: access log at exit: %(skipped)d records skipped, %(sampled_out)d sampled out",
+                counts,
+                extra={"access_policy": counts},
+            )
+        dropped = counted(self._processor_drops)
+        if dropped:
+            self.error_log.info(
+                "gunicorn-loggers at exit: %d records dropped by processors (DropEvent)",
+                dropped,
+                extra={"processors": {"dropped": dropped}},
+            )
 
     def _send_request_metrics(self, resp: Any, request_time: Any) -> None:
         """What gunicorn's Statsd.access sends, without its text access line."""
@@ -408,34 +499,7 @@ class StructlogLogger(JsonLogger):
     or structlog's console renderer on a terminal (``GUNICORN_LOGGERS_RENDERER``).
     """
 
-    _set_up_state = (*JsonLogger._set_up_state, "_processors")
-
-    def prepare(self, cfg: Any, settings: Settings) -> None:
-        self._processors = load_processors(settings.processors)
-
-    def setup(self, cfg: Any) -> None:
-        super().setup(cfg)
-        configure_structlog()
-
-    def _chain(self, sink: Sink | None) -> Chain:
-        if self.settings.renderer == "console" or (self.settings.renderer == "auto" and _is_terminal(sink)):
-            render: Callable[[dict[str, Any]], bytes] = ConsoleView(
-                self.schema, colors=_is_terminal(sink), fields=self.settings.console_fields
-            )
-        else:
-            render = encode_line
-        return Chain(self._processors, render, self.schema.unshare)
-
-    def make_formatter(self, sink: Sink | None) -> logging.Formatter:
-        settings = self.settings
-        return StructlogFormatter(lambda: builder_for(settings), self._chain(sink))
-
-    def access_renderer(self, sink: Sink | None) -> Callable[[dict[str, Any]], bytes]:
-        chain = self._chain(sink)
-        if not self._processors:
-            return lambda record: chain("info", record)
-        level_of = self.schema.level_of  # a 5xx access record is an error: processors see "error"
-        return lambda record: chain(level_of(record), record)
+    structlog_chain = True
 
 
 def _request_environ(req: Any, cfg: Any) -> dict[str, Any]:
@@ -459,6 +523,7 @@ def _report_at_exit() -> None:
 def _reset_after_fork() -> None:
     for logger in list(_REPORTING):
         logger._in_flight.reset()
+        logger._processor_drops = count()
         if logger._select is not None:
             logger._select.reset_counts()
 

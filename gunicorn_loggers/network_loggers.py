@@ -23,7 +23,7 @@ import logging
 import re
 import ssl
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from socket import SOCK_DGRAM
 from typing import Any
@@ -33,15 +33,14 @@ from gunicorn.glogging import SYSLOG_FACILITIES
 
 from .config import PREFIX, ConfigError, Settings, _boolean, _choice, _seconds, _text, option_environment
 from .delivery import LINGER, DeliveryEngine, Endpoint, parse_endpoint
-from .encoding import encode_line
 from .formatter import JsonFormatter
+from .framing import FrameEncoder
+from .framing.ndjson import JsonDatagramEncoder, JsonLineEncoder
+from .framing.syslog import FRAMINGS, SyslogEncoder
 from .loggers import JsonLogger, close_sinks
 from .sinks import Sink
-from .sinks.collectors import KindFramer
-from .sinks.socket import LOCAL_COPY_POLICIES, NdjsonDatagramFramer, NdjsonStreamFramer, NetworkSink, TeeSink
+from .sinks.network import LOCAL_COPY_POLICIES, NetworkSink, TeeSink
 from .sinks.stream import StreamSink
-from .sinks.syslog import FRAMINGS, SyslogFramer
-from .timestamps import rfc3339_utc_ns
 from .transports import Transport
 from .transports.socket import SocketTransport
 
@@ -131,7 +130,8 @@ class NetworkLogger(JsonLogger):
         """How batches cross the wire; raise ConfigError for a bad option, before anything changes."""
         return SocketTransport(self.endpoint(cfg, network))
 
-    def framer(self, log_name: str) -> Any:
+    def encoder(self, kind: str) -> FrameEncoder:
+        """How a record of ``kind`` (access or error) becomes a frame of this logger's wire format."""
         raise NotImplementedError
 
     def sends_access_log(self) -> bool:
@@ -142,6 +142,12 @@ class NetworkLogger(JsonLogger):
     _set_up_state = (*JsonLogger._set_up_state, "network", "engine", "_signature", "_local_error_sink")
 
     def prepare(self, cfg: Any, settings: Any) -> None:
+        if settings.renderer == "console":
+            raise ConfigError(
+                f"{PREFIX}RENDERER=console: {type(self).__name__} sends JSON records to a collector; "
+                f"the console renderer is for a terminal (use json or auto)"
+            )
+        super().prepare(cfg, settings)
         network = load_network_settings(cfg)
         transport = self.transport(cfg, network)  # a bad address fails here, before anything changes
         self._prepared = (network, transport)
@@ -162,7 +168,7 @@ class NetworkLogger(JsonLogger):
         super()._install(cfg, settings)
         access_name = self.access_log.name
         if access_name not in self._sinks and self.sends_access_log():
-            sink = NetworkSink(self.engine, self.framer(access_name))
+            sink = NetworkSink(self.engine, "access", self.encoder("access"))
             self._sinks[access_name] = sink
             self._access_sink = sink
             self._access_line = self.access_line_writer(sink)
@@ -225,9 +231,9 @@ class NetworkLogger(JsonLogger):
         if name == self.access_log.name:
             if not self.sends_access_log():
                 return local
-            return TeeSink(NetworkSink(self.engine, self.framer(name)), local)
+            return TeeSink(NetworkSink(self.engine, "access", self.encoder("access")), local)
         self._local_error_sink = local
-        return NetworkSink(self.engine, self.framer(name), local, self.network.local_errors)
+        return NetworkSink(self.engine, "error", self.encoder("error"), local, self.network.local_errors)
 
     def _set_syslog_handler(self, log: logging.Logger, cfg: Any, fmt: Any, name: str) -> None:
         """``--log-syslog`` would add gunicorn's unframed text handler: the network sink replaces it."""
@@ -269,10 +275,10 @@ class SocketLogger(NetworkLogger):
             endpoint = Endpoint("unix", path=endpoint.path)
         return endpoint
 
-    def framer(self, log_name: str) -> Any:
+    def encoder(self, kind: str) -> FrameEncoder:
         if self.engine.endpoint is not None and self.engine.endpoint.socktype == SOCK_DGRAM:
-            return NdjsonDatagramFramer(self.network.max_datagram)
-        return NdjsonStreamFramer()
+            return JsonDatagramEncoder(self.network.max_datagram)
+        return JsonLineEncoder()
 
 
 class SyslogLogger(NetworkLogger):
@@ -299,15 +305,15 @@ class SyslogLogger(NetworkLogger):
         self._app_name = (cfg.syslog_prefix or cfg.proc_name or "gunicorn").replace(":", ".")
         return endpoint
 
-    def framer(self, log_name: str) -> Any:
+    def encoder(self, kind: str) -> FrameEncoder:
         if self.engine.endpoint is not None and self.engine.endpoint.socktype == SOCK_DGRAM:
             transport = "datagram"
         else:
             transport = self.network.syslog_framing
-        return SyslogFramer(
+        return SyslogEncoder(
             self._facility,
             self._app_name,
-            msgid="access" if log_name == self.access_log.name else "error",
+            msgid=kind,
             transport=transport,
             max_datagram=self.network.max_datagram,
             bom=self.network.syslog_bom,
@@ -450,10 +456,8 @@ class HttpLogger(NetworkLogger):
             secrets=secrets,
         )
 
-    def framer(self, log_name: str) -> Any:
-        if self._http_format == "loki":
-            return KindFramer("access" if log_name == self.access_log.name else "error")
-        return NdjsonStreamFramer()
+    def encoder(self, kind: str) -> FrameEncoder:
+        return JsonLineEncoder()  # the body format (NDJSON, Loki, _bulk) assembles the lines
 
 
 #: Where OTLP/HTTP logs go when no variable says otherwise (the specification's default).
@@ -567,8 +571,10 @@ class OtlpLogger(NetworkLogger):
             secrets=secrets,
         )
 
-    def framer(self, log_name: str) -> Any:
-        return NdjsonStreamFramer()
+    def encoder(self, kind: str) -> FrameEncoder:
+        from .framing.otlp import OtlpRecordEncoder
+
+        return OtlpRecordEncoder()
 
 
 class FluentLogger(NetworkLogger):
@@ -599,30 +605,14 @@ class FluentLogger(NetworkLogger):
             raise ConfigError(f"{PREFIX}FLUENT_TAG={prefix!r}: letters, digits and . _ - only, at most 128")
         return ForwardTransport(
             endpoint,
-            {b"access": f"{prefix}.access", b"error": f"{prefix}.error"},
+            {"access": f"{prefix}.access", "error": f"{prefix}.error"},
             ack_timeout=_seconds(env, "READ_TIMEOUT", 10.0, *_TIMES),
         )
 
-    def framer(self, log_name: str) -> Any:
-        return KindFramer("access" if log_name == self.access_log.name else "error")
+    def encoder(self, kind: str) -> FrameEncoder:
+        from .framing.fluent import FluentEntryEncoder
 
-    def access_renderer(self, sink: Sink | None) -> Callable[[dict[str, Any]], bytes]:
-        """Access records that only go to Fluentd are packed as msgpack entries at once.
-
-        With ``--access-logfile`` too, the same bytes go to the file, so they stay JSON
-        and the sender converts them; so does any record without our own timestamp.
-        """
-        if not isinstance(sink, NetworkSink):
-            return super().access_renderer(sink)
-        from .transports.fluent import entry_of
-
-        time_key = self.schema.time_key
-
-        def render(record: dict[str, Any]) -> bytes:
-            time_ns = rfc3339_utc_ns(record.get(time_key))
-            return encode_line(record) if time_ns is None else entry_of(record, time_ns)
-
-        return render
+        return FluentEntryEncoder()
 
 
 __all__ = [

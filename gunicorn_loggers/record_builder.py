@@ -13,6 +13,7 @@ from typing import Any
 from .access_policy import AccessSelector
 from .config import Settings
 from .gunicorn_messages import GunicornMessageRedactor
+from .levels import canonical
 from .log_facts import collect_log_facts
 from .redaction import RequestTextRedactor
 from .request_facts import AccessFactsCollector
@@ -42,6 +43,13 @@ class RecordBuilder:
 
     def log(self, record: logging.LogRecord, message: str, stack: str | None, extras: dict[str, Any]) -> dict[str, Any]:
         """A LogRecord as a schema record; uvicorn's access lines become access records."""
+        return self.log_event(record, message, stack, extras)[0]
+
+    def log_event(
+        self, record: logging.LogRecord, message: str, stack: str | None, extras: dict[str, Any]
+    ) -> tuple[dict[str, Any], str, int]:
+        """The schema record of a LogRecord, with the level (a name of ``levels.LEVELS``) and the time in ns
+        its facts give: what a network sink frames it with."""
         if record.name == "uvicorn.access":
             facts = self.collector.from_uvicorn_record(record)
             if facts is not None:
@@ -50,8 +58,10 @@ class RecordBuilder:
                     if kept.__class__ is str:
                         raise DroppedRecord(kept)
                     facts.kept = kept
-                return self.schema.access(facts)
-        return self.schema.log(collect_log_facts(record, self.safe_message(record, message), stack, extras))
+                return self.schema.access(facts), facts.level, self.schema.shown_time(facts.time_ns)
+        log_facts = collect_log_facts(record, self.safe_message(record, message), stack, extras)
+        level = canonical(log_facts.level, log_facts.levelno)
+        return self.schema.log(log_facts), level, self.schema.shown_time(log_facts.time_ns)
 
     def safe_message(self, record: logging.LogRecord, message: str) -> str:
         """``message`` of ``record``, with the secrets gunicorn's own messages quote from a request redacted."""

@@ -33,6 +33,7 @@ from .correlation import (
     parse_traceparent,
     trace_of_version_00,
 )
+from .levels import ERROR_STATUS
 from .memo import Memo
 from .process_id import current_pid
 from .redaction import REDACTED, QueryRedactor, redact_fragment, redact_target, redact_user_info
@@ -192,7 +193,7 @@ class AccessFactsCollector:
         if status is None:  # no response at all: the worker was aborted
             return "error"
         if levels is None:
-            return "error" if status >= 500 else "info"
+            return "error" if status >= ERROR_STATUS else "info"
         level = levels[status // 100] if 0 <= status < 600 else levels[5]
         slow_ns = self.slow_ns
         if slow_ns is not None and duration_ns is not None and duration_ns >= slow_ns:
@@ -277,9 +278,10 @@ class AccessFactsCollector:
             facts.duration_ns = duration_ns = request_time // _MICROSECOND * 1000
         else:  # the asgi worker's object has seconds and microseconds only
             facts.duration_ns = duration_ns = (request_time.seconds * 1_000_000 + request_time.microseconds) * 1000
-        facts.level = (
-            ("error" if status >= 500 else "info") if self.levels is None else self.level_of(status, duration_ns)
-        )
+        if self.levels is None:
+            facts.level = "error" if status >= ERROR_STATUS else "info"
+        else:
+            facts.level = self.level_of(status, duration_ns)
         facts.kept = None
         facts.timed_out = False
 

@@ -26,6 +26,7 @@ from pythonjsonlogger.core import RESERVED_ATTRS, merge_record_extra
 
 from .config import PREFIX, ConfigError
 from .encoding import encode_line
+from .levels import canonical
 from .pretty import concise_line
 from .record_builder import DroppedRecord, RecordBuilder
 from .schemas import Schema
@@ -106,19 +107,25 @@ class Chain:
         processors: list[Processor],
         render: Callable[[dict[str, Any]], bytes],
         unshare: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        dropped: Callable[[], Any] | None = None,
     ) -> None:
         self.processors = processors
         self.render = render
         self.unshare = unshare
+        #: Called once for each event a processor dropped (``DropEvent``): the logger counts them.
+        self.dropped = dropped
 
-    def __call__(self, method_name: str, record: dict[str, Any]) -> bytes:
+    def process(self, method_name: str, record: dict[str, Any]) -> dict[str, Any] | None:
+        """The record after the processors; ``None`` when one dropped it."""
         if self.processors and self.unshare is not None:
             record = self.unshare(record)  # a processor changing record["service"] in place changes only this one
         for processor in self.processors:
             try:
                 result = processor(None, method_name, record)
             except structlog.DropEvent:
-                return b""
+                if self.dropped is not None:
+                    self.dropped()
+                return None
             except Exception as exc:
                 _report_processor_error(record, f"{_name(processor)} raised {type(exc).__name__}: {exc}")
                 continue
@@ -126,6 +133,13 @@ class Chain:
                 record = result
             else:
                 _report_processor_error(record, f"{_name(processor)} returned {type(result).__name__}, not a dict")
+        return record
+
+    def __call__(self, method_name: str, record: dict[str, Any]) -> bytes:
+        processed = self.process(method_name, record)
+        if processed is None:
+            return b""
+        record = processed
         try:
             return self.render(record)
         except Exception as exc:  # a console renderer choking on a value: fall back to JSON
@@ -185,6 +199,23 @@ class StructlogFormatter(structlog.stdlib.ProcessorFormatter):
         super().__init__(processors=[self._render], use_get_message=True, pass_foreign_args=True)
         self._builder = builder
         self._chain = chain
+        #: As JsonFormatter's: ``record_of`` keeps the processed dict instead of rendering it.
+        self._capturing = False
+        self._captured: tuple[dict[str, Any], None, str, int] | None = None
+
+    def record_of(self, record: logging.LogRecord) -> tuple[dict[str, Any] | None, bytes | None, str, int] | None:
+        """``(processed record dict, None, level, time_ns)`` for a sink that encodes records itself;
+        ``None`` when a processor or the access-log policy dropped the event."""
+        if getattr(record, PREBUILT, False):
+            line = record.getMessage().encode("utf-8", "backslashreplace") + b"\n"
+            return None, line, canonical(record.levelname.lower(), record.levelno), int(record.created * 1e9)
+        self._capturing, self._captured = True, None
+        try:
+            self.format(record)
+        finally:
+            self._capturing = False
+        captured, self._captured = self._captured, None
+        return captured
 
     def format(self, record: logging.LogRecord) -> str:
         if getattr(record, PREBUILT, False):
@@ -217,8 +248,12 @@ class StructlogFormatter(structlog.stdlib.ProcessorFormatter):
             extras = merge_record_extra(record, {}, reserved=RECORD_ATTRIBUTES)
         if not isinstance(message, str):
             message = text_of(message)
-        built = self._builder().log(record, message, stack, extras)
+        built, level, time_ns = self._builder().log_event(record, message, stack, extras)
         record.exc_info = record.exc_text = None  # else logging.Formatter appends the traceback as text
         record.args = ()
         record.stack_info = None
+        if self._capturing:
+            processed = self._chain.process(method_name, built)
+            self._captured = None if processed is None else (processed, None, level, time_ns)
+            return ""
         return self._chain(method_name, built).decode("utf-8", "backslashreplace").rstrip("\n")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
 import re
 import select
@@ -14,16 +15,23 @@ import time
 import pytest
 
 from gunicorn_loggers.delivery import LINGER, STALL_GIVE_UP, DeliveryEngine, Outcome, parse_endpoint
-from gunicorn_loggers.sinks.socket import TRUNCATED, fit_json_line
-from gunicorn_loggers.sinks.syslog import SyslogFramer, severity_of
+from gunicorn_loggers.frames import Frame
+from gunicorn_loggers.framing.ndjson import TRUNCATED, fit_json_line
+from gunicorn_loggers.framing.syslog import SyslogEncoder
+from gunicorn_loggers.levels import canonical
 from gunicorn_loggers.transports.http import HttpTransport, NdjsonFormat, parse_http_url
 from gunicorn_loggers.transports.socket import SEND_BUFFER, SOCKET_TIMEOUT, SocketTransport
 from tests.gunicorn_process import child_hung
 from tests.receivers import NdjsonReceiver, free_port, wait_until
 
 
-def line(n: int, pad: str = "") -> bytes:
-    return json.dumps({"n": n, "pad": pad}).encode() + b"\n"
+def line(n: int, pad: str = "") -> Frame:
+    return Frame("error", "info", 0, json.dumps({"n": n, "pad": pad}).encode() + b"\n")
+
+
+def syslog_frame(encoder: SyslogEncoder, line: bytes, level: str = "warning") -> bytes | None:
+    frame = encoder.encode("error", level, 1_767_225_600_123_456_000, None, line)
+    return None if frame is None else frame.data
 
 
 def test_every_record_arrives_in_order_and_the_numbers_add_up():
@@ -311,7 +319,7 @@ def test_a_slow_receiver_that_keeps_taking_batches_gets_the_whole_flush():
     engine.close(30)
     elapsed = time.monotonic() - started
     assert elapsed > STALL_GIVE_UP
-    assert [json.loads(frame)["n"] for batch in transport.batches for frame in batch] == list(range(60))
+    assert [json.loads(frame.data)["n"] for batch in transport.batches for frame in batch] == list(range(60))
     stats = engine.stats()
     assert (stats["produced"], stats["delivered"], stats["dropped"]) == (60, 60, 0)
     assert "abandoned" not in reports[-1][1]
@@ -389,7 +397,7 @@ def test_a_retired_engine_hands_over_at_once_and_its_heir_reports_the_process_to
     hanging.release.set()
     wait_until(lambda: heir.stats()["delivered"] == 6, what="the batch that was being sent, through the heir")
     heir.close(2)
-    sent = sorted(json.loads(frame)["n"] for batch in heir_transport.batches for frame in batch)
+    sent = sorted(json.loads(frame.data)["n"] for batch in heir_transport.batches for frame in batch)
     assert sent == list(range(6))
     stats = heir.stats()
     assert (stats["produced"], stats["delivered"], stats["dropped"], stats["pending"]) == (6, 6, 0, 0)
@@ -653,27 +661,28 @@ HEADER = re.compile(
 
 
 def test_octet_counting_counts_bytes_not_characters():
-    framed = SyslogFramer(facility=16, app_name="my app:1", msgid="error", hostname="web 1").frame(RECORD)
+    framed = syslog_frame(SyslogEncoder(facility=16, app_name="my app:1", msgid="error", hostname="web 1"), RECORD)
     length, _, message = framed.partition(b" ")
     assert int(length) == len(message)
     match = HEADER.match(message)
     assert match is not None, message
     assert int(match.group(1)) == 16 * 8 + 4  # local0.warning
+    assert match.group(2) == b"2026-01-01T00:00:00.123456Z"  # the record's own time
     assert match.group(3, 4, 5, 6) == (b"web_1", b"my_app:1", str(os.getpid()).encode(), b"error")
     assert json.loads(message[match.end() :])["message"] == 'héllo "q"'
     assert b"\xef\xbb\xbf" not in framed
 
 
 def test_lf_framing_and_bom_on_request():
-    framed = SyslogFramer(1, "app", "access", transport="lf", bom=True).frame(RECORD)
+    framed = syslog_frame(SyslogEncoder(1, "app", "access", transport="lf", bom=True), RECORD)
     assert framed.endswith(b"}\n") and framed.count(b"\n") == 1
     assert b" - \xef\xbb\xbf{" in framed
 
 
 def test_datagrams_never_exceed_the_limit_and_stay_valid_json():
     big = json.dumps({"message": "é" * 3000, "url": {"path": "/" + "a" * 5000}, "n": 1}).encode() + b"\n"
-    framer = SyslogFramer(1, "app", "access", transport="datagram", max_datagram=1024)
-    datagram = framer.frame(big)
+    framer = SyslogEncoder(1, "app", "access", transport="datagram", max_datagram=1024)
+    datagram = syslog_frame(framer, big)
     assert len(datagram) <= 1024
     record = json.loads(datagram[HEADER.match(datagram).end() :])
     assert record["n"] == 1
@@ -691,18 +700,21 @@ def test_fit_json_line_gives_up_only_when_nothing_can_fit():
 
 
 @pytest.mark.parametrize(
-    ("text", "severity"),
+    ("level", "number", "severity"),
     [
-        (b'{"log.level":"error","message":"x"}', 3),
-        (b'{"level":"debug"}', 7),
-        (b'{"severity":"WARNING"}', 4),
-        (b'{"resourceLogs":[{"severityNumber":17,"severityText":"ERROR"}]}', 3),
-        (b'{"severity":"CRITICAL"}', 2),
-        (b'{"message":"no level"}', 6),
+        ("error", logging.ERROR, 3),
+        ("debug", logging.DEBUG, 7),
+        ("warning", logging.WARNING, 4),
+        ("critical", logging.CRITICAL, 2),
+        ("info", logging.INFO, 6),
+        ("trace", 5, 7),  # a custom level below DEBUG
+        ("notice", 25, 6),  # a custom level between INFO and WARNING
     ],
 )
-def test_severity_follows_the_level_of_every_schema(text, severity):
-    assert severity_of(text) == severity
+def test_severity_follows_the_level_of_the_records_facts(level, number, severity):
+    encoder = SyslogEncoder(1, "app", "error")
+    message = syslog_frame(encoder, b'{"message":"the bytes say nothing of the level"}\n', canonical(level, number))
+    assert message.partition(b" ")[2].startswith(b"<%d>1 " % (8 + severity))  # after the octet count
 
 
 def test_syslog_framer_over_a_real_udp_socket_keeps_one_message_per_datagram():
@@ -712,9 +724,11 @@ def test_syslog_framer_over_a_real_udp_socket_keeps_one_message_per_datagram():
     try:
         url = f"udp://127.0.0.1:{receiver.getsockname()[1]}"
         engine = DeliveryEngine(parse_endpoint(url))
-        framer = SyslogFramer(1, "app", "access", transport="datagram", max_datagram=480)
+        framer = SyslogEncoder(1, "app", "access", transport="datagram", max_datagram=480)
         for n in range(3):
-            engine.submit(framer.frame(json.dumps({"n": n, "message": "z" * 1000}).encode() + b"\n"))
+            engine.submit(
+                framer.encode("access", "info", 0, None, json.dumps({"n": n, "message": "z" * 1000}).encode())
+            )
         datagrams = [receiver.recv(65536) for _ in range(3)]
         engine.close(1)
     finally:

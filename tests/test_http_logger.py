@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from gunicorn_loggers.frames import Frame
 from tests.gunicorn_process import REPO
 from tests.receivers import (
     Answer,
@@ -186,7 +187,7 @@ def test_retry_after_is_honoured():
     with HttpReceiver("ndjson") as receiver:
         receiver.answers = [Answer(429, headers={"Retry-After": "1"})]
         engine = DeliveryEngine(HttpTransport(parse_http_url(receiver.url), NdjsonFormat()))
-        engine.submit(b'{"message":"wait for me"}\n')
+        engine.submit(Frame("error", "info", 0, b'{"message":"wait for me"}\n'))
         wait_until(lambda: receiver.messages() == ["wait for me"], timeout=10, what="the record")
         engine.close(1)
     first, second = receiver.requests[:2]
@@ -211,12 +212,13 @@ def test_the_read_timeout_bounds_the_whole_answer(interval, timeout, body):
         transport = HttpTransport(parse_http_url(receiver.url), NdjsonFormat(), read_timeout=timeout)
         transport.connect(5)
         started = time.monotonic()
-        outcome = transport.send([b'{"message":"slow"}\n'], None)
+        frame = Frame("error", "info", 0, b'{"message":"slow"}\n')
+        outcome = transport.send([frame], None)
         elapsed = time.monotonic() - started
         transport.close()
         wait_until(lambda: receiver.hangups, what="the receiver seeing the hang-up")
     assert timeout * 0.95 <= elapsed < timeout + 0.5, elapsed
-    assert outcome.retry == [b'{"message":"slow"}\n'] and outcome.delivered == 0
+    assert outcome.retry == [frame] and outcome.delivered == 0
     assert outcome.error == f"sending failed: TimeoutError: no whole answer within {timeout:g} s", outcome.error
     assert receiver.hangups[0] < timeout + 0.5, receiver.hangups
 

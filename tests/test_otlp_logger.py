@@ -73,12 +73,16 @@ def test_records_decode_with_opentelemetry_proto_batched_by_scope_under_one_reso
 
 
 def test_one_request_merges_records_by_resource_and_scope():
+    from gunicorn_loggers.framing.otlp import OtlpRecordEncoder
     from gunicorn_loggers.schemas.otlp_json import log_record, logs_request
     from gunicorn_loggers.transports.http import OtlpFormat
 
     resource = {"service.name": "shop", "process.pid": 7}
+    encoder = OtlpRecordEncoder()
     frames = [
-        json.dumps(logs_request(resource, scope, [log_record(n, "info", f"m{n}", {"n": n})])).encode() + b"\n"
+        encoder.encode(
+            "error", "info", n, logs_request(resource, scope, [log_record(n, "info", f"m{n}", {"n": n})]), None
+        )
         for n, scope in enumerate(["gunicorn.access", "gunicorn.error", "gunicorn.access", "app"])
     ]
     body = json.loads(OtlpFormat({"host.name": "h"}).body(frames))
@@ -91,20 +95,27 @@ def test_one_request_merges_records_by_resource_and_scope():
     assert scopes[0]["logRecords"][1]["timeUnixNano"] == "2"
 
 
-def test_the_byte_level_merge_equals_the_decoded_one():
-    import orjson
+def test_records_are_merged_by_resource_and_scope_whatever_their_text_holds():
+    """Messages that look like the request's own structure change nothing: the grouping is by the
+    records' resource and scope objects, never by their bytes. A processor's copy of a resource
+    (a new dict, the same attributes) lands in the same group as the original."""
+    import copy
 
+    from gunicorn_loggers.framing.otlp import OtlpRecordEncoder
     from gunicorn_loggers.schemas.otlp_json import log_record, logs_request
     from gunicorn_loggers.transports.http import OtlpFormat
 
-    def frame(n, scope, pid, dumps):
-        record = log_record(n, "warning", f'm{n} ,"scopeLogs":[{{"scope": ]}}]}}]}}', {"n": n}, trace_id="ab" * 16)
-        return dumps(logs_request({"service.name": "shop", "process.pid": pid}, scope, [record])) + b"\n"
+    encoder = OtlpRecordEncoder()
 
-    fast = [frame(n, s, p, orjson.dumps) for n, (s, p) in enumerate([("a", 1), ("b", 1), ("a", 2), ("a", 1)])]
-    slow = [frame(n, s, p, lambda v: json.dumps(v).encode()) for n, (s, p) in enumerate([("a", 1), ("b", 1)])]
+    def frame(n, scope, pid, copied=False):
+        record = log_record(n, "warning", f'm{n} ,"scopeLogs":[{{"scope": ]}}]}}]}}', {"n": n}, trace_id="ab" * 16)
+        request = logs_request({"service.name": "shop", "process.pid": pid}, scope, [record])
+        return encoder.encode("error", "warning", n, copy.deepcopy(request) if copied else request, None)
+
+    first = [frame(n, s, p) for n, (s, p) in enumerate([("a", 1), ("b", 1), ("a", 2), ("a", 1)])]
+    copies = [frame(n, s, p, copied=True) for n, (s, p) in enumerate([("a", 1), ("b", 1)])]
     for otlp in (OtlpFormat(), OtlpFormat({"host.name": "h"}, {"service.name": "over"})):
-        merged = json.loads(otlp.body(fast + slow))
+        merged = json.loads(otlp.body(first + copies))
         by_pid = {}
         for resource_logs in merged["resourceLogs"]:
             attributes = {kv["key"]: kv["value"] for kv in resource_logs["resource"]["attributes"]}

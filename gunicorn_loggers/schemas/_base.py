@@ -23,6 +23,9 @@ class Schema:
     time_key = "time"
     level_key = "level"
     message_key = "message"
+    #: The precision of the time the schema writes (rfc3339_utc: microseconds): a frame's time is the
+    #: record's time as it shows, so a collector's timestamp and the record's own agree.
+    time_resolution_ns = 1000
     #: Top-level keys whose values are built once and shared by every record, wholly or in
     #: part: the encoder only reads them, but a user's processor may change them in place.
     #: ``shared_keys`` may hold containers at any depth and are copied all the way down;
@@ -40,6 +43,10 @@ class Schema:
 
     def access(self, facts: AccessFacts) -> dict[str, Any]:
         raise NotImplementedError
+
+    def shown_time(self, time_ns: int) -> int:
+        """``time_ns`` as the records of this schema show it."""
+        return time_ns - time_ns % self.time_resolution_ns
 
     def log(self, facts: LogFacts) -> dict[str, Any]:
         raise NotImplementedError

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..levels import LEVELS
 from ..log_facts import LogFacts
 from ..request_facts import AccessFacts
 from ..timestamps import rfc3339_utc
@@ -20,8 +21,8 @@ SPAN_KEY = "logging.googleapis.com/spanId"
 SAMPLED_KEY = "logging.googleapis.com/trace_sampled"
 SOURCE_KEY = "logging.googleapis.com/sourceLocation"
 
-#: Python level -> LogSeverity name (Cloud Logging wants the name, e.g. WARNING not WARN).
-SEVERITIES = {"debug": "DEBUG", "info": "INFO", "warning": "WARNING", "error": "ERROR", "critical": "CRITICAL"}
+#: Level name -> LogSeverity name (Cloud Logging wants the name, e.g. WARNING not WARN), from the one table.
+SEVERITIES = {name: entry.gcp for name, entry in LEVELS.items()}
 
 
 def duration_string(duration_ns: int) -> str:

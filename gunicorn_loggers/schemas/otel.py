@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..levels import ERROR_STATUS
 from ..log_facts import LogFacts
 from ..request_facts import AccessFacts
 from ..timestamps import rfc3339_utc
@@ -35,6 +36,7 @@ _LEVEL_OF_SEVERITY_TEXT = {text: level for level, (_, text) in otlp_json.SEVERIT
 
 class OtelSchema(Schema):
     name = "otel"
+    time_resolution_ns = 1  # timeUnixNano
 
     def __init__(self, settings) -> None:
         super().__init__(settings)
@@ -124,7 +126,7 @@ class OtelSchema(Schema):
             add({"key": "user.name", "value": {"stringValue": facts.user_name}})
         if facts.timed_out:  # semantic conventions' own example for error.type
             add({"key": "error.type", "value": {"stringValue": "timeout"}})
-        elif facts.status >= 500:
+        elif facts.status >= ERROR_STATUS:
             add({"key": "error.type", "value": {"stringValue": str(facts.status)}})
         for name, values in captured.items():
             if (name == "referer" and facts.referer is not None) or (

@@ -14,19 +14,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..encoding import fallback_value, mapping_pairs
+from ..levels import LEVELS
 from ..text import safe_text, text_of
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_DEPTH = 16
 
-#: Python level name -> (SeverityNumber, SeverityText) from the log data model.
-SEVERITY = {
-    "debug": (5, "DEBUG"),
-    "info": (9, "INFO"),
-    "warning": (13, "WARN"),
-    "error": (17, "ERROR"),
-    "critical": (21, "FATAL"),
-}
+#: Level name -> (SeverityNumber, SeverityText) of the log data model, from the one table of levels.
+SEVERITY = {name: (entry.otlp_number, entry.otlp_text) for name, entry in LEVELS.items()}
 
 
 def any_value(value: Any, depth: int = 0, seen: frozenset[int] = frozenset()) -> dict[str, Any]:

@@ -1,14 +1,15 @@
-"""Sinks: where encoded lines go. A sink knows bytes, not schemas or records.
+"""Sinks: where records go. A local sink knows bytes, not schemas or records.
 
-Every sink provides ``write(line)``, ``reopen()``, ``close_on_exec()`` and
-``close()``; the delivery engine of the network sinks slots in behind the same
-four methods, so loggers never know which kind they hold.
+Every local sink provides ``write(line)``, ``reopen()``, ``close_on_exec()`` and
+``close()``. The network sinks (:mod:`.network`) take ``write_record(record, line,
+level, time_ns)`` instead: they encode a record for their wire from its structure
+and facts, never from bytes.
 """
 
 from __future__ import annotations
 
-from ._base import Sink
+from ._base import RecordSink, Sink, takes_records
 from .logger import LoggerSink
 from .stream import FileSink, StreamSink
 
-__all__ = ["FileSink", "LoggerSink", "Sink", "StreamSink"]
+__all__ = ["FileSink", "LoggerSink", "RecordSink", "Sink", "StreamSink", "takes_records"]

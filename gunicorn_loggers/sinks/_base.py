@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 
 @runtime_checkable
@@ -18,6 +18,27 @@ class Sink(Protocol):
 
     def close(self) -> None:
         """Flush and release; called when the logger is set up again or exits."""
+
+
+class RecordSink(Protocol):
+    """A sink that takes records as structure with their facts (the network sinks): it encodes them itself."""
+
+    #: False when a JSON line will do instead of the record dict (``write_record(None, line, ...)``).
+    needs_record: bool
+
+    def write_record(self, record: dict[str, Any] | None, line: bytes | None, level: str, time_ns: int) -> None:
+        """One record, its level (a name of ``levels.LEVELS``) and its time; must never raise into a request."""
+
+    def reopen(self) -> None: ...
+
+    def close_on_exec(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def takes_records(sink: object) -> bool:
+    """Does ``sink`` take records with their facts (:class:`RecordSink`) rather than lines?"""
+    return hasattr(sink, "write_record")
 
 
 class BorrowedSink:

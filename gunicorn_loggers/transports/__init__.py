@@ -4,7 +4,9 @@ The :class:`~gunicorn_loggers.delivery.DeliveryEngine` owns everything that is t
 same for every collector: the bounded queue, exact accounting, the sender thread,
 backoff, reports and the flush at exit. A :class:`Transport` owns one connection
 and says, for each batch it was handed, what became of every frame in an
-:class:`Outcome`. Transports: :mod:`.socket` (NDJSON and syslog over tcp, udp and
+:class:`Outcome`. A frame (:class:`~gunicorn_loggers.frames.Frame`) carries its
+record's kind, level and time beside the bytes its encoder made; a transport reads
+those, never the bytes. Transports: :mod:`.socket` (NDJSON and syslog over tcp, udp and
 unix sockets), :mod:`.http` (NDJSON, Loki, ``_bulk`` and OTLP/HTTP JSON over
 http and https) and :mod:`.fluent` (Fluentd forward with acks).
 
@@ -16,7 +18,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from ..frames import Frame
 
 
 @dataclass
@@ -34,7 +39,7 @@ class Outcome:
 
     delivered: int = 0
     rejected: int = 0
-    retry: list[bytes] = field(default_factory=list)
+    retry: list[Frame] = field(default_factory=list)
     error: str | None = None
     retry_after: float | None = None
     oversize: int = 0
@@ -63,7 +68,7 @@ class Transport(Protocol):
 
     def connect(self, timeout: float) -> None: ...
 
-    def send(self, batch: list[bytes], timeout: float | None) -> Outcome:
+    def send(self, batch: list[Frame], timeout: float | None) -> Outcome:
         """Send ``batch``; ``timeout`` (seconds) caps each network wait, ``None`` means the transport's own."""
 
     def close(self) -> None: ...

@@ -11,77 +11,27 @@ counted delivered. A chunk with no ack within the read timeout is sent again on 
 new connection (so a receiver that took it but lost the ack sees it twice:
 at-least-once, as Fluentd's own ``out_forward`` with ``require_ack_response``).
 
-Frames are ``KIND \\0 LINE``; the kind (``access`` or ``error``) picks the tag. LINE is an
-encoded JSON record, or an entry already packed by :func:`entry_of`.
+Each frame holds one entry, packed where its record was built
+(:mod:`gunicorn_loggers.framing.fluent`); its kind (``access`` or ``error``) picks the tag.
 """
 
 from __future__ import annotations
 
 import base64
-import functools
-import struct
 import time
 import uuid
 from collections.abc import Mapping
 
 import msgpack
-import orjson
 
-try:
-    import ormsgpack
-except ImportError:  # pragma: no cover - no wheel for PyPy: msgpack packs, about half as fast
-    ormsgpack = None
-
-from ..encoding import make_serialisable
+from ..frames import Frame
 from . import Outcome, describe_error
-from ._lines import record_time_ns
 from .socket import Endpoint, open_connection, peer_has_closed
 
 #: Most records (and bytes of JSON) one batch holds; Fluent Bit's default chunk limit is far above.
 BATCH_RECORDS, BATCH_BYTES = 1000, 1024 * 1024
 #: Seconds to wait for the acks of a batch.
 ACK_TIMEOUT = 10.0
-#: The first byte of an ``[EventTime, record]`` entry: a msgpack array of two.
-PACKED_ENTRY = b"\x92"
-#: That byte, then EventTime's header: fixext 8 (``0xd7``) of extension type 0.
-_ENTRY_HEAD = PACKED_ENTRY + b"\xd7\x00"
-_EVENT_TIME = struct.Struct(">II").pack
-_packb = ormsgpack.packb if ormsgpack is not None else functools.partial(msgpack.packb, use_bin_type=True)
-
-
-def entry_of(record: dict, time_ns: int) -> bytes:
-    """One msgpack ``[EventTime, record]`` entry packed straight from a record dict.
-
-    EventTime is Fluentd's extension type 0: uint32 seconds and uint32 nanoseconds,
-    big-endian.
-
-    FluentLogger's access path packs its records so, on the request path: going through
-    JSON and back in the sender (:func:`entry`) costs about 5 µs a record on the same CPU.
-    The record is packed by ormsgpack (1.1 µs for an access record here, msgpack's
-    ``Packer`` 2.2); the array and EventTime headers are written by hand.
-    """
-    seconds, nanos = divmod(time_ns, 1_000_000_000)
-    head = _ENTRY_HEAD + _EVENT_TIME(seconds & 0xFFFFFFFF, nanos)
-    try:
-        return head + _packb(record)
-    except (TypeError, ValueError, OverflowError):  # a lone surrogate, an integer over 64 bits, an odd type
-        return head + _packb(make_serialisable(record))
-
-
-def entry(line: bytes, now_ns: int | None = None) -> bytes:
-    """One msgpack ``[EventTime, record]`` entry for an encoded JSON record, or a line :func:`entry_of` packed."""
-    if line[:1] == PACKED_ENTRY:  # a JSON line starts with "{"
-        return line
-    stamp = record_time_ns(line)
-    if stamp is None:
-        stamp = time.time_ns() if now_ns is None else now_ns
-    try:
-        record = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        record = line.decode("utf-8", "replace").rstrip("\n")
-    if not isinstance(record, dict):
-        record = {"message": record}
-    return entry_of(record, stamp)
 
 
 class ForwardTransport:
@@ -90,7 +40,7 @@ class ForwardTransport:
     def __init__(
         self,
         endpoint: Endpoint,
-        tags: Mapping[bytes, str],
+        tags: Mapping[str, str],
         *,
         ack_timeout: float = ACK_TIMEOUT,
         batch_records: int = BATCH_RECORDS,
@@ -116,23 +66,24 @@ class ForwardTransport:
         if sock is not None:
             sock.close()
 
-    def _chunks(self, batch: list[bytes]) -> list[tuple[str, list[bytes], bytes]]:
+    def _chunks(self, batch: list[Frame]) -> list[tuple[str, list[Frame], bytes]]:
         """``(chunk id, frames, message)`` per tag, in the order each tag first appears."""
-        groups: dict[bytes, list[bytes]] = {}
+        groups: dict[str, list[Frame]] = {}
         for frame in batch:
-            kind = frame.partition(b"\0")[0]
-            groups.setdefault(kind, []).append(frame)
-        now = time.time_ns()
+            frames = groups.get(frame.kind)
+            if frames is None:
+                frames = groups[frame.kind] = []
+            frames.append(frame)
         chunks = []
         for kind, frames in groups.items():
-            tag = self.tags.get(kind) or self.tags.get(b"error") or "gunicorn"
-            entries = b"".join(entry(frame.partition(b"\0")[2], now) for frame in frames)
+            tag = self.tags.get(kind) or self.tags.get("error") or "gunicorn"
+            entries = b"".join([frame.data for frame in frames])
             chunk = base64.b64encode(uuid.uuid4().bytes).decode("ascii")
             message = msgpack.packb([tag, entries, {"size": len(frames), "chunk": chunk}], use_bin_type=True)
             chunks.append((chunk, frames, message))
         return chunks
 
-    def send(self, batch: list[bytes], timeout: float | None) -> Outcome:
+    def send(self, batch: list[Frame], timeout: float | None) -> Outcome:
         sock = self._sock
         if sock is None:
             return Outcome(retry=batch, error="not connected")
@@ -177,4 +128,4 @@ class ForwardTransport:
         return acked, None
 
 
-__all__ = ["PACKED_ENTRY", "ForwardTransport", "entry", "entry_of"]
+__all__ = ["ForwardTransport"]

@@ -36,8 +36,9 @@ from urllib.parse import unquote, urlsplit
 
 import orjson
 
+from ..frames import Frame
+from ..levels import LEVELS
 from . import Outcome, TransportError, describe_error
-from ._lines import record_level, record_time_ns
 from ._unpatched import allocate_lock, ssl_context_class
 from .socket import Endpoint, open_connection, peer_has_closed
 
@@ -188,10 +189,10 @@ class BodyFormat:
     #: Any other 5xx is retried too unless a format says otherwise.
     retry_any_5xx = True
 
-    def body(self, frames: list[bytes]) -> bytes:
-        return b"".join(frames)
+    def body(self, frames: list[Frame]) -> bytes:
+        return b"".join([frame.data for frame in frames])
 
-    def accepted(self, frames: list[bytes], answer: bytes, secrets: Secrets) -> Outcome:
+    def accepted(self, frames: list[Frame], answer: bytes, secrets: Secrets) -> Outcome:
         """The outcome of a 2xx answer."""
         return Outcome(delivered=len(frames))
 
@@ -203,44 +204,39 @@ class NdjsonFormat(BodyFormat):
 class LokiFormat(BodyFormat):
     """Grafana Loki's push API (``POST /loki/api/v1/push``, JSON).
 
-    Frames are ``KIND \\0 LINE`` (see :class:`~gunicorn_loggers.sinks.collectors.KindFramer`).
     Each record becomes one entry ``["<unix ns as a string>", "<the JSON record>"]``
     of the stream of its labels: ``service_name``, ``level`` (debug, info, warning,
     error, critical) and ``kind`` (access or error) — few values each, so few
     streams. Everything else stays in the line, where LogQL's ``| json`` finds it.
+    The time, level and kind are the frame's, as the record's facts set them.
     """
 
     content_type = "application/json"
 
     def __init__(self, service_name: str) -> None:
         self.service_name = service_name
-        self._labels: dict[tuple[bytes, str], bytes] = {}
+        self._labels: dict[tuple[str, str], bytes] = {}
 
-    def _stream(self, kind: bytes, level: str) -> bytes:
+    def _stream(self, kind: str, level: str) -> bytes:
         key = (kind, level)
         labels = self._labels.get(key)
         if labels is None:
-            labels = orjson.dumps({"service_name": self.service_name, "level": level, "kind": kind.decode()})
+            loki_level = LEVELS[level].loki if level in LEVELS else "info"
+            labels = orjson.dumps({"service_name": self.service_name, "level": loki_level, "kind": kind})
             self._labels[key] = labels
         return labels
 
-    def body(self, frames: list[bytes]) -> bytes:
+    def body(self, frames: list[Frame]) -> bytes:
         """Entries grouped by stream; each line is written once, by the one ``join`` of the body."""
         streams: dict[bytes, list[bytes]] = {}
-        now = None
         for frame in frames:
-            kind, _, line = frame.partition(b"\0")
-            line = line.rstrip(b"\n")
-            stamp = record_time_ns(line)
-            if stamp is None:
-                now = now or time.time_ns()
-                stamp = now
-            labels = self._stream(kind, record_level(line))
+            line = frame.data.rstrip(b"\n")
+            labels = self._stream(frame.kind, frame.level)
             values = streams.get(labels)
             if values is None:
                 values = streams[labels] = []
             # formatted at once: orjson's result holds an allocation far larger than its length
-            values += (b'["%d",%s]' % (stamp, orjson.dumps(line.decode("utf-8", "replace"))), b",")
+            values += (b'["%d",%s]' % (frame.time_ns, orjson.dumps(line.decode("utf-8", "replace"))), b",")
         pieces = [b'{"streams":[']
         for labels, values in streams.items():
             pieces += (b'{"stream":', labels, b',"values":[')
@@ -262,11 +258,11 @@ class BulkFormat(BodyFormat):
         action = {"create": {"_index": index}} if index else {"create": {}}
         self.action = orjson.dumps(action) + b"\n"
 
-    def body(self, frames: list[bytes]) -> bytes:
+    def body(self, frames: list[Frame]) -> bytes:
         action = self.action
-        return b"".join(action + (frame if frame.endswith(b"\n") else frame + b"\n") for frame in frames)
+        return b"".join([action + frame.data for frame in frames])
 
-    def accepted(self, frames: list[bytes], answer: bytes, secrets: Secrets) -> Outcome:
+    def accepted(self, frames: list[Frame], answer: bytes, secrets: Secrets) -> Outcome:
         try:
             result = orjson.loads(answer)
         except orjson.JSONDecodeError:
@@ -275,7 +271,7 @@ class BulkFormat(BodyFormat):
             return Outcome(delivered=len(frames))
         items = result.get("items") or []
         delivered = 0
-        retry: list[bytes] = []
+        retry: list[Frame] = []
         reasons: dict[str, int] = {}
         retry_reasons: dict[str, int] = {}
         for index, frame in enumerate(frames):
@@ -339,23 +335,12 @@ class OtlpFormat(BodyFormat):
         attributes += [kv for kv in self._defaults if kv["key"] not in present] + self._overrides
         return {**resource, "attributes": attributes}
 
-    def body(self, frames: list[bytes]) -> bytes:
-        """One request for the whole batch, built from the frames' bytes where their shape allows.
-
-        The ``otel`` schema's lines all have the shape
-        ``{"resourceLogs":[{"resource":R,"scopeLogs":[{"scope":S,"logRecords":[L]}]}]}``:
-        R, S and L are cut out and regrouped without decoding L (a string value cannot
-        hold these markers: its quotes are escaped). Any other frame is decoded. The
-        records are not copied out of their frames: one ``join`` writes the body.
-        """
-        groups: dict[bytes, dict[bytes, list[bytes | memoryview]]] = {}
+    def body(self, frames: list[Frame]) -> bytes:
+        """One request for the whole batch: the records grouped by resource and scope, as their
+        frames carry them encoded. One ``join`` writes the body."""
+        groups: dict[bytes, dict[bytes, list[bytes]]] = {}
         for frame in frames:
-            parts = _otlp_parts(frame)
-            if parts is None:
-                for resource, scope, record in self._decoded_parts(frame):
-                    groups.setdefault(resource, {}).setdefault(scope, []).append(record)
-                continue
-            resource, scope, record = parts
+            resource, scope = frame.group or (b"{}", b"{}")
             resource = self._resource_bytes(resource)
             scopes = groups.get(resource)
             if scopes is None:
@@ -363,8 +348,8 @@ class OtlpFormat(BodyFormat):
             records = scopes.get(scope)
             if records is None:
                 records = scopes[scope] = []
-            records.append(record)
-        pieces: list[bytes | memoryview] = [b'{"resourceLogs":[']
+            records.append(frame.data)
+        pieces: list[bytes] = [b'{"resourceLogs":[']
         for resource, scopes in groups.items():
             pieces += (b'{"resource":', resource, b',"scopeLogs":[')
             for scope, records in scopes.items():
@@ -387,17 +372,7 @@ class OtlpFormat(BodyFormat):
             self._resources[resource] = cached
         return cached
 
-    def _decoded_parts(self, frame: bytes) -> list[tuple[bytes, bytes, bytes]]:
-        parts = []
-        request = orjson.loads(frame)
-        for resource_logs in request.get("resourceLogs", []):
-            resource = orjson.dumps(self._resource(resource_logs.get("resource", {})))
-            for scope_logs in resource_logs.get("scopeLogs", []):
-                scope = orjson.dumps(scope_logs.get("scope", {}))
-                parts += [(resource, scope, orjson.dumps(record)) for record in scope_logs.get("logRecords", [])]
-        return parts
-
-    def accepted(self, frames: list[bytes], answer: bytes, secrets: Secrets) -> Outcome:
+    def accepted(self, frames: list[Frame], answer: bytes, secrets: Secrets) -> Outcome:
         try:
             result = orjson.loads(answer) if answer.strip() else {}
         except orjson.JSONDecodeError:
@@ -414,38 +389,6 @@ class OtlpFormat(BodyFormat):
         message = secrets.redact(str(partial.get("errorMessage") or "")[:EXCERPT])
         note = f"OTLP partial success{': ' + message if message else ''}"
         return Outcome(delivered=len(frames) - rejected, rejected=rejected, note=note)
-
-
-_OTLP_HEAD = b'{"resourceLogs":[{"resource":'
-_OTLP_SCOPE = b',"scopeLogs":[{"scope":'
-_OTLP_RECORDS = b',"logRecords":['
-_OTLP_TAIL = b"]}]}]}"
-
-
-def _otlp_parts(frame: bytes) -> tuple[bytes, bytes, memoryview] | None:
-    """``(resource, scope, record)`` of a one-record request as the ``otel`` schema writes it, else None.
-
-    The record (nearly all of the frame) is a view into it, not a copy.
-    """
-    end = len(frame) - 1 if frame.endswith(b"\n") else len(frame)
-    if not frame.startswith(_OTLP_HEAD) or not frame.endswith(_OTLP_TAIL, 0, end):
-        return None
-    scope_at = frame.find(_OTLP_SCOPE, len(_OTLP_HEAD), end)
-    records_at = frame.find(_OTLP_RECORDS, scope_at + len(_OTLP_SCOPE), end) if scope_at > 0 else -1
-    if records_at < 0:
-        return None
-    start, stop = records_at + len(_OTLP_RECORDS), end - len(_OTLP_TAIL)
-    if (
-        frame[start : start + 1] != b"{"
-        or frame[stop - 1 : stop] != b"}"
-        or frame.find(b'"schemaUrl"', 0, records_at) >= 0
-    ):
-        return None
-    return (
-        frame[len(_OTLP_HEAD) : scope_at],
-        frame[scope_at + len(_OTLP_SCOPE) : records_at],
-        memoryview(frame)[start:stop],
-    )
 
 
 # -- the transport ---------------------------------------------------------------------------------
@@ -717,12 +660,12 @@ class HttpTransport:
 
     # -- sending -----------------------------------------------------------------------------
 
-    def send(self, batch: list[bytes], timeout: float | None) -> Outcome:
+    def send(self, batch: list[Frame], timeout: float | None) -> Outcome:
         """Send ``batch`` in pieces of at most :attr:`max_body` bytes, halving a piece on 413."""
         with self._guard:
             return self._send(batch, timeout)
 
-    def _send(self, batch: list[bytes], timeout: float | None) -> Outcome:
+    def _send(self, batch: list[Frame], timeout: float | None) -> Outcome:
         delivered = rejected = 0
         notes: list[str] = []
         pieces = self._pieces(batch)
@@ -753,9 +696,9 @@ class HttpTransport:
                 return Outcome(delivered, rejected, retry, outcome.error, outcome.retry_after, note=_join(notes))
         return Outcome(delivered, rejected, note=_join(notes))
 
-    def _pieces(self, batch: list[bytes]) -> list[list[bytes]]:
-        pieces: list[list[bytes]] = []
-        piece: list[bytes] = []
+    def _pieces(self, batch: list[Frame]) -> list[list[Frame]]:
+        pieces: list[list[Frame]] = []
+        piece: list[Frame] = []
         size = 0
         for frame in batch:
             if piece and size + len(frame) > self.max_body:
@@ -767,7 +710,7 @@ class HttpTransport:
             pieces.append(piece)
         return pieces
 
-    def _post(self, piece: list[bytes], timeout: float | None) -> Outcome:
+    def _post(self, piece: list[Frame], timeout: float | None) -> Outcome:
         plain = self.format.body(piece)
         body = gzip.compress(plain, compresslevel=5) if self.gzip else plain
         for attempt in (0, 1):
@@ -796,7 +739,7 @@ class HttpTransport:
             return self._judge(piece, len(plain), response, answer)
         return Outcome(retry=piece, error="sending failed: the collector keeps closing the connection")
 
-    def _judge(self, piece: list[bytes], size: int, response: http.client.HTTPResponse, answer: bytes) -> Outcome:
+    def _judge(self, piece: list[Frame], size: int, response: http.client.HTTPResponse, answer: bytes) -> Outcome:
         status = response.status
         if 200 <= status < 300:
             return self.format.accepted(piece, answer, self.secrets)

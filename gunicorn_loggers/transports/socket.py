@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from ..frames import Frame
 from . import Outcome, describe_error
 from ._unpatched import getaddrinfo, poll, socket_class
 
@@ -135,7 +136,7 @@ def peer_has_closed(sock: socket.socket) -> bool:
     return data == b""
 
 
-def whole_frames(batch: list[bytes], sent: int) -> int:
+def whole_frames(batch: list[Frame], sent: int) -> int:
     """How many frames of ``batch`` the first ``sent`` bytes hold completely."""
     count = 0
     for frame in batch:
@@ -176,7 +177,7 @@ class SocketTransport:
         if sock is not None:
             sock.close()
 
-    def send(self, batch: list[bytes], timeout: float | None) -> Outcome:
+    def send(self, batch: list[Frame], timeout: float | None) -> Outcome:
         sock = self._sock
         if sock is None:
             return Outcome(retry=batch, error="not connected")
@@ -185,7 +186,7 @@ class SocketTransport:
             return self._send_datagrams(sock, batch)
         if peer_has_closed(sock):
             return Outcome(retry=batch, error="the receiver closed the connection")
-        data = b"".join(batch)
+        data = b"".join([frame.data for frame in batch])
         view = memoryview(data)
         sent = 0
         try:
@@ -197,11 +198,11 @@ class SocketTransport:
             return Outcome(delivered=done, retry=batch[done:], error=f"sending failed: {describe_error(exc)}")
         return Outcome(delivered=len(batch))
 
-    def _send_datagrams(self, sock: socket.socket, batch: list[bytes]) -> Outcome:
+    def _send_datagrams(self, sock: socket.socket, batch: list[Frame]) -> Outcome:
         delivered = oversize = 0
         for index, frame in enumerate(batch):
             try:
-                sock.send(frame)
+                sock.send(frame.data)
                 self.progress_at = time.monotonic()
             except OSError as exc:
                 if exc.errno == errno.EMSGSIZE:  # the kernel refused this size: no retry can help

@@ -13,42 +13,20 @@ from __future__ import annotations
 
 import socket
 import time
+from typing import Any
 
+from ..encoding import encode_line
+from ..frames import Frame
+from ..levels import LEVELS
 from ..process_id import current_pid
-from ..transports._lines import level_name
-from .socket import fit_json_line
+from .ndjson import fit_json_line
 
 BOM = b"\xef\xbb\xbf"
 FRAMINGS = ("octet-counting", "lf")
 
-#: Level names of every schema (ecs ``log.level``, flat ``level``, gcp ``severity``,
-#: otel ``severityText``) -> RFC 5424 severity.
-SEVERITIES = {
-    "emergency": 0,
-    "alert": 1,
-    "critical": 2,
-    "fatal": 2,
-    "error": 3,
-    "warning": 4,
-    "warn": 4,
-    "notice": 5,
-    "info": 6,
-    "default": 6,
-    "debug": 7,
-    "trace": 7,
-}
-_SEVERITY_OF_NAME = {name.encode("ascii"): value for name, value in SEVERITIES.items()}
-
-
-def severity_of(line: bytes) -> int:
-    """The RFC 5424 severity of an encoded record: its first level field, else informational."""
-    name = level_name(line)
-    if name is None:
-        return 6
-    severity = _SEVERITY_OF_NAME.get(name)  # the schemas write lower case, except gcp and otel
-    if severity is None:
-        severity = _SEVERITY_OF_NAME.get(name.lower(), 6)
-    return severity
+#: Level name -> RFC 5424 severity, from the one table of levels (informational for a level it lacks).
+SEVERITIES = {name: entry.syslog for name, entry in LEVELS.items()}
+INFORMATIONAL = 6
 
 
 def header_field(text: str, limit: int) -> str:
@@ -57,12 +35,15 @@ def header_field(text: str, limit: int) -> str:
     return cleaned or "-"
 
 
-class SyslogFramer:
+class SyslogEncoder:
     """One record -> one framed RFC 5424 message.
 
     ``transport`` is ``octet-counting``, ``lf`` (streams) or ``datagram``. The
-    PROCID is the pid of the process writing, so workers are told apart.
+    PROCID is the pid of the process writing, so workers are told apart; the
+    TIMESTAMP and the severity are the record's own.
     """
+
+    needs_record = False
 
     def __init__(
         self,
@@ -102,13 +83,17 @@ class SyslogFramer:
             self._stamp = (second, stamp)
         return b"<%d>1 %s.%06dZ%s" % (self.facility * 8 + severity, stamp, nanos // 1000, self._tail)
 
-    def frame(self, line: bytes) -> bytes | None:
+    def encode(
+        self, kind: str, level: str, time_ns: int, record: dict[str, Any] | None, line: bytes | None
+    ) -> Frame | None:
+        if line is None:
+            line = encode_line(record)
         body = line[:-1] if line.endswith(b"\n") else line
-        head = self.header(severity_of(body))
+        head = self.header(SEVERITIES.get(level, INFORMATIONAL), time_ns)
         if self.transport == "datagram":
             room = self.max_datagram - len(head)
             fitted = fit_json_line(body, room) if room > 0 else None
-            return None if fitted is None else head + fitted
+            return None if fitted is None else Frame(kind, level, time_ns, head + fitted)
         if self.transport == "lf":
-            return head + line if line.endswith(b"\n") else head + line + b"\n"
-        return b"%d %s%s" % (len(head) + len(body), head, body)
+            return Frame(kind, level, time_ns, head + body + b"\n")
+        return Frame(kind, level, time_ns, b"%d %s%s" % (len(head) + len(body), head, body))
