@@ -13,7 +13,7 @@ from typing import Any
 
 from ..encoding import encode_line
 from ..frames import Frame
-from ..schemas.otlp_json import log_record
+from ..schemas.otlp_json import key_values, log_record
 
 #: Encoded resources and scopes kept, by the identity of the dict they were encoded from.
 _KEPT = 64
@@ -48,9 +48,10 @@ def _first(value: Any, key: str) -> Any:
 class OtlpRecordEncoder:
     """A record of the ``otel`` schema -> a frame of its ``LogRecord``, grouped by resource and scope.
 
-    A processor may reshape the record: any ``LogRecord`` under its first resource and scope is
-    sent (several are joined, as the request body lists them), and a record with none becomes one
-    ``LogRecord`` whose attributes are its fields.
+    A processor may change the record: fields it adds beside ``resourceLogs`` become attributes of
+    the record's ``LogRecord`` (as they would be of a LogRecord in the OpenTelemetry SDK); any
+    ``LogRecord`` under the first resource and scope is sent (several are joined, as the request
+    body lists them); and a record with none becomes one ``LogRecord`` whose attributes are its fields.
     """
 
     needs_record = True
@@ -68,6 +69,9 @@ class OtlpRecordEncoder:
             return Frame(kind, level, time_ns, data, (b"{}", b"{}"))
         resource = resource_logs.get("resource", {})
         scope = scope_logs.get("scope", {})
+        if len(record) > 1:  # type: ignore[arg-type]
+            added = key_values({key: value for key, value in record.items() if key != "resourceLogs"})  # type: ignore[union-attr]
+            records = [{**log, "attributes": [*log.get("attributes", ()), *added]} for log in records]
         data = b",".join([encode_line(log)[:-1] for log in records])
         return Frame(kind, level, time_ns, data, (self._encoded(resource), self._encoded(scope)))
 
