@@ -45,7 +45,6 @@ only the sender.
 
 from __future__ import annotations
 
-import atexit
 import collections
 import contextlib
 import os
@@ -55,11 +54,12 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from . import _process_hooks
+from ._unpatched import allocate_lock as _allocate_lock
+from ._unpatched import start_new_thread as _start_new_thread
 from .frames import Frame
 from .process_id import current_pid
 from .transports import Outcome, Transport, describe_error
-from .transports._unpatched import allocate_lock as _allocate_lock
-from .transports._unpatched import start_new_thread as _start_new_thread
 from .transports.socket import SCHEMES, SOCKET_TIMEOUT, Endpoint, SocketTransport, open_connection, parse_endpoint
 
 #: Reconnect delays: first, growth factor and ceiling (seconds); each is jittered to 50-100 %.
@@ -887,8 +887,8 @@ def _flush_at_exit() -> None:
             engine.close()
 
 
-os.register_at_fork(after_in_child=_reset_after_fork)
-atexit.register(_flush_at_exit)
+_process_hooks.in_child(_process_hooks.CHILD_STATE, _reset_after_fork)
+_process_hooks.at_exit(_process_hooks.EXIT_DELIVERY, _flush_at_exit)
 
 __all__ = [
     "RELOAD_FLUSH",

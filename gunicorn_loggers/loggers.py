@@ -15,7 +15,6 @@ behaves exactly as ``Logger``.
 
 from __future__ import annotations
 
-import atexit
 import json
 import logging
 import os
@@ -30,7 +29,7 @@ from gunicorn.glogging import CONFIG_DEFAULTS
 from gunicorn.http.wsgi import default_environ
 from gunicorn.instrument.statsd import Statsd
 
-from . import output_capture
+from . import _process_hooks, output_capture
 from .access_policy import SKIPPED, AccessSelector, counted
 from .call_site import find_caller_outside_wrappers
 from .config import ConfigError, Settings, activate, load_settings
@@ -52,10 +51,8 @@ if TYPE_CHECKING:
 
 ROOT_HANDLER_TAG = "_gunicorn_loggers_root"
 
-#: Loggers whose access policy reports at exit; the hook is registered with the first logger, after
-#: the delivery engines' own (atexit runs the last registered first), so the report is still delivered.
+#: Live loggers: their access-log policy and processors report at exit, their counts restart in a child.
 _REPORTING: weakref.WeakSet[JsonLogger] = weakref.WeakSet()
-_exit_hook_registered = False
 
 
 class _Unanswered:
@@ -95,11 +92,7 @@ class JsonLogger(Statsd):
         #: Events a processor dropped (``DropEvent``) in this process: never produced, told at exit.
         self._processor_drops = count()
         super().__init__(cfg)
-        global _exit_hook_registered
         _REPORTING.add(self)
-        if not _exit_hook_registered:
-            _exit_hook_registered = True
-            atexit.register(_report_at_exit)
 
     # -- set-up, run again by gunicorn on SIGHUP -------------------------------------------
 
@@ -528,7 +521,8 @@ def _reset_after_fork() -> None:
             logger._select.reset_counts()
 
 
-os.register_at_fork(after_in_child=_reset_after_fork)
+_process_hooks.in_child(_process_hooks.CHILD_STATE, _reset_after_fork)
+_process_hooks.at_exit(_process_hooks.EXIT_REPORTS, _report_at_exit)
 
 
 def check_log_files(cfg: Any) -> None:

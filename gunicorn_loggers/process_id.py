@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 
+from . import _process_hooks
+
 #: Read as ``process_id.pid`` (a module attribute, refreshed at fork), never imported by name.
 pid = os.getpid()
 
@@ -20,7 +22,7 @@ def _refresh() -> None:
     pid = os.getpid()
 
 
-os.register_at_fork(after_in_child=_refresh)
+_process_hooks.in_child(_process_hooks.CHILD_PROCESS_ID, _refresh)
 
 
 def current_pid() -> int:

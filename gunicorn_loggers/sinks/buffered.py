@@ -15,14 +15,13 @@ processes write to the same pipe.
 
 from __future__ import annotations
 
-import atexit
 import os
 import select
 import stat
 import weakref
 
-from .. import process_id
-from ..transports._unpatched import allocate_lock, start_new_thread
+from .. import _process_hooks, process_id
+from .._unpatched import allocate_lock, start_new_thread
 from ._base import Sink
 
 MAX_PENDING_BYTES = 64 * 1024
@@ -135,5 +134,6 @@ def _reset_all() -> None:
         sink._reset()
 
 
-os.register_at_fork(before=_flush_all, after_in_child=_reset_all)
-atexit.register(_flush_all)
+_process_hooks.before_fork(_flush_all)
+_process_hooks.in_child(_process_hooks.CHILD_STATE, _reset_all)
+_process_hooks.at_exit(_process_hooks.EXIT_BUFFERS, _flush_all)

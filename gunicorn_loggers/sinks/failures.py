@@ -9,13 +9,12 @@ at most every ``REPORT_INTERVAL`` seconds and once more at exit, so no loss is s
 
 from __future__ import annotations
 
-import atexit
 import os
 import time
 import weakref
 from collections.abc import Callable
 
-from .. import process_id
+from .. import _process_hooks, process_id
 from ..encoding import encode_line
 
 REPORT_INTERVAL = 10.0
@@ -78,5 +77,5 @@ def _reset_after_fork() -> None:
         counter.lost = counter._unreported = 0
 
 
-os.register_at_fork(after_in_child=_reset_after_fork)
-atexit.register(_report_at_exit)
+_process_hooks.in_child(_process_hooks.CHILD_STATE, _reset_after_fork)
+_process_hooks.at_exit(_process_hooks.EXIT_FAILURES, _report_at_exit)

@@ -27,7 +27,8 @@ import sys
 import weakref
 from typing import TextIO
 
-from ..transports._unpatched import original
+from .. import _process_hooks
+from .._unpatched import original
 from ._base import BorrowedSink
 from .failures import WriteFailures
 
@@ -203,7 +204,7 @@ def _fresh_locks_after_fork() -> None:
             sink._lock = _RLock()
 
 
-os.register_at_fork(after_in_child=_fresh_locks_after_fork)
+_process_hooks.in_child(_process_hooks.CHILD_LOCKS, _fresh_locks_after_fork)
 
 
 def open_sink(output: str, stream: TextIO | None = None, uid: int | None = None, gid: int | None = None):

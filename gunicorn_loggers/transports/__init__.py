@@ -11,7 +11,7 @@ unix sockets), :mod:`.http` (NDJSON, Loki, ``_bulk`` and OTLP/HTTP JSON over
 http and https) and :mod:`.fluent` (Fluentd forward with acks).
 
 A transport runs only in the sender thread, which is a real OS thread even under
-gevent: it must use the unpatched primitives of :mod:`._unpatched`.
+gevent: it must use the unpatched primitives of :mod:`gunicorn_loggers._unpatched`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Batches of records as HTTP POSTs: NDJSON, Grafana Loki push, Elasticsearch ``_bulk``, OTLP/HTTP JSON.
 
 One keep-alive connection per process, opened by the sender thread with the
-unpatched socket (and ``ssl``) of :mod:`._unpatched`, so it is a real blocking
+unpatched socket (and ``ssl``) of :mod:`gunicorn_loggers._unpatched`, so it is a real blocking
 connection even in a gevent worker. What each answer means:
 
 * 2xx: delivered, except what the body says failed: ``_bulk`` items with an
@@ -36,10 +36,10 @@ from urllib.parse import unquote, urlsplit
 
 import orjson
 
+from .._unpatched import allocate_lock, ssl_context_class
 from ..frames import Frame
 from ..levels import LEVELS
 from . import Outcome, TransportError, describe_error
-from ._unpatched import allocate_lock, ssl_context_class
 from .socket import Endpoint, open_connection, peer_has_closed
 
 #: Defaults for the timeouts (seconds).

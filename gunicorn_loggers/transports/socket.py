@@ -16,9 +16,9 @@ import time
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from .._unpatched import getaddrinfo, poll, socket_class
 from ..frames import Frame
 from . import Outcome, describe_error
-from ._unpatched import getaddrinfo, poll, socket_class
 
 SCHEMES = ("tcp", "udp", "unix")
 
