@@ -29,6 +29,7 @@ EXIT_FAILURES = 3  # lost records are told on stderr
 Hook = Callable[[], None]
 
 _before_fork: list[Hook] = []
+_in_parent: list[Hook] = []
 _child: dict[int, list[Hook]] = {CHILD_PROCESS_ID: [], CHILD_LOCKS: [], CHILD_STATE: []}
 _exit: dict[int, list[Hook]] = {EXIT_REPORTS: [], EXIT_DELIVERY: [], EXIT_BUFFERS: [], EXIT_FAILURES: []}
 
@@ -36,6 +37,12 @@ _exit: dict[int, list[Hook]] = {EXIT_REPORTS: [], EXIT_DELIVERY: [], EXIT_BUFFER
 def before_fork(hook: Hook) -> Hook:
     """Run ``hook`` in the parent just before each fork (write out what a child must not inherit)."""
     _before_fork.append(hook)
+    return hook
+
+
+def after_fork_in_parent(hook: Hook) -> Hook:
+    """Run ``hook`` in the parent just after each fork (release what ``before_fork`` took)."""
+    _in_parent.append(hook)
     return hook
 
 
@@ -56,6 +63,11 @@ def _run_before_fork() -> None:
         hook()
 
 
+def _run_in_parent() -> None:
+    for hook in list(_in_parent):
+        hook()
+
+
 def _run_in_child() -> None:
     for stage in sorted(_child):
         for hook in list(_child[stage]):
@@ -71,5 +83,5 @@ def _run_at_exit() -> None:
                 pass
 
 
-os.register_at_fork(before=_run_before_fork, after_in_child=_run_in_child)
+os.register_at_fork(before=_run_before_fork, after_in_parent=_run_in_parent, after_in_child=_run_in_child)
 atexit.register(_run_at_exit)

@@ -36,6 +36,7 @@ from urllib.parse import unquote, urlsplit
 
 import orjson
 
+from .. import _process_hooks
 from .._unpatched import allocate_lock, ssl_context_class
 from ..frames import Frame
 from ..levels import LEVELS
@@ -529,7 +530,9 @@ class _ForkGuard:
     def __init__(self) -> None:
         self._lock = allocate_lock()
         self._held_for_fork = False
-        os.register_at_fork(before=self._before, after_in_parent=self._after, after_in_child=self._in_child)
+        _process_hooks.before_fork(self._before)
+        _process_hooks.after_fork_in_parent(self._after)
+        _process_hooks.in_child(_process_hooks.CHILD_LOCKS, self._in_child)
 
     def __enter__(self) -> None:
         self._lock.acquire()
