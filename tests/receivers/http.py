@@ -263,7 +263,7 @@ def trickle(connection: socket.socket, data: bytes, interval: float, running) ->
 
 
 #: The rsyslog.conf the docs show, run with the port and the output directory of a test.
-RSYSLOG_CONF = Path(__file__).parent / "receiver_configs" / "rsyslog.conf"
+RSYSLOG_CONF = Path(__file__).parent.parent / "receiver_configs" / "rsyslog.conf"
 
 
 class ForegroundDaemon:
