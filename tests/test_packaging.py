@@ -63,7 +63,7 @@ def test_the_sdist_holds_what_the_demo_and_the_tests_need(dist):
         "demo/app.py",
         "tests/conftest.py",
         "tests/run.sh",
-        "tests/receivers.py",
+        "tests/receivers/__init__.py",
         "tests/gunicorn_process.py",
         "tests/ecs_spec/http.yml",
         "gunicorn_loggers/py.typed",
