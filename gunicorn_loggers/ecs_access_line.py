@@ -3,10 +3,10 @@
 ``encode_line(EcsSchema.access(facts))`` builds ten small dicts and hands them to
 orjson. The record has the same keys in the same order on every request, and the
 values that repeat (the client, its browser, the host, the referrer) can be escaped
-once per value and kept, so writing the text from a template does less: 0.96 of
-``access()``'s time in a same-process A/B (0.3 to 0.4 µs a record), on the path every
-default request takes. ``json.encoder.encode_basestring`` escapes exactly as orjson
-does (checked for every code point).
+once per value and kept, so writing the text from a template does less work than
+building the dicts and encoding them, on the path every default request takes.
+``json.encoder.encode_basestring`` escapes exactly as orjson does (checked for every
+code point).
 
 The bytes are exactly those of the dict path: ``tests/test_ecs_access_line.py``
 compares the two on hostile text. A record the template could not write

@@ -1,6 +1,6 @@
 """Turning a record dict into one line of JSON bytes, whatever it holds.
 
-orjson does the work (several times faster than ``json``); values it cannot
+orjson does the work (much faster than ``json``); values it cannot
 encode go through :func:`fallback_value`. If orjson still refuses (a lone
 surrogate, an integer wider than 64 bits, a cycle), the record is made safe by
 :func:`make_serialisable` and encoded again: a record is never lost because a
@@ -82,7 +82,7 @@ def make_serialisable(value: Any, depth: int = 0, seen: frozenset[int] = frozens
 
 
 if orjson is not None:
-    # Not OPT_NON_STR_KEYS: it costs a third of the encoding time of every record,
+    # Not OPT_NON_STR_KEYS: it slows the encoding of every record,
     # and the rare dict with non-text keys takes the make_serialisable path instead.
     _OPTIONS = orjson.OPT_APPEND_NEWLINE
     _dumps = orjson.dumps

@@ -2,8 +2,8 @@
 
 Addresses, hosts, referrers and credentials repeat: a client sends the same ones on
 every request of a session. ``functools.lru_cache`` costs a call and a move to the
-front of its list on each hit, about 50 ns; ``memo[key]`` on a dict that already
-holds the key costs 20, and an access record makes half a dozen such lookups.
+front of its list on each hit; ``memo[key]`` on a dict that already holds the key
+is one lookup, and an access record makes half a dozen of them.
 
 Instead of evicting the least recent entry, a full memo starts again empty: the
 values in use come back at their next request, and a client sending endless new

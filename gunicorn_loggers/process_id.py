@@ -1,7 +1,7 @@
 """This process's id without a system call on every record.
 
-``os.getpid()`` is a system call (glibc stopped caching it): about 0.2 µs, paid by
-every record that stamps its pid or checks whether it runs in a fresh fork. The
+``os.getpid()`` is a system call (glibc stopped caching it), which every record that
+stamps its pid or checks whether it runs in a fresh fork would pay. The
 cached value is refreshed by ``os.register_at_fork`` in every child; a C library
 that forks and goes on running Python must call ``PyOS_AfterFork_Child``, which
 runs the same hooks, so no child keeps its parent's value.

@@ -30,7 +30,7 @@ class RequestContext(NamedTuple):
     trace: TraceContext | None
 
 
-#: ``RequestContext``'s own ``__new__`` is Python code: this builds one in half the time.
+#: ``RequestContext``'s own ``__new__`` is Python code: this builds one faster.
 _new_context = tuple.__new__
 
 _current: ContextVar[RequestContext | None] = ContextVar("gunicorn_loggers_request", default=None)
@@ -83,7 +83,7 @@ _VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
 def new_request_id() -> str:
-    """A random (version 4) UUID in hex, as ``uuid.uuid4().hex`` writes it, in half its time.
+    """A random (version 4) UUID in hex, as ``uuid.uuid4().hex`` writes it, and faster.
 
     It runs on every request that comes without an id; ``uuid4()`` builds a ``UUID``
     object and an integer for a string we only need once.

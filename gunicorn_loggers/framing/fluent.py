@@ -15,7 +15,7 @@ import msgpack
 
 try:
     import ormsgpack
-except ImportError:  # pragma: no cover - no wheel for PyPy: msgpack packs, about half as fast
+except ImportError:  # pragma: no cover - no wheel for PyPy: msgpack packs, slower
     ormsgpack = None
 
 from ..encoding import make_serialisable
@@ -30,7 +30,7 @@ _packb = ormsgpack.packb if ormsgpack is not None else functools.partial(msgpack
 def entry_of(record: dict, time_ns: int) -> bytes:
     """One msgpack ``[EventTime, record]`` entry packed straight from a record dict.
 
-    ormsgpack packs the record (about twice as fast as msgpack's ``Packer``); the array and
+    ormsgpack packs the record (faster than msgpack); the array and
     EventTime headers are written by hand. A value msgpack has no type for is made safe
     first, as the JSON encoder does, so a record is never lost to an odd value.
     """

@@ -55,8 +55,8 @@ def fit_json_line(line: bytes, limit: int) -> bytes | None:
 
 
 def compact(line: bytes) -> bytes:
-    """An exact-size copy: orjson's bytes keep an allocation of about 8 KiB whatever their length, and a
-    queue of them would hold 6-8x the bytes it counts."""
+    """An exact-size copy: orjson's bytes keep the allocation of its output buffer, much larger than a
+    line, and a queue of them would hold far more memory than the bytes it counts."""
     return bytes(memoryview(line))
 
 

@@ -49,8 +49,8 @@ class EcsSchema(Schema):
         self.processes = Memo(_process_part, 16, longest=None)
 
     def unshare(self, record: dict[str, Any]) -> dict[str, Any]:
-        """The flat shared parts copied, and the event's two shared lists: 1 µs less than copying
-        ``event`` all the way down, for every record a user's processor sees."""
+        """The flat shared parts copied, and the event's two shared lists: cheaper than copying
+        ``event`` all the way down, on every record a user's processor sees."""
         copy_flat_parts(record, self.flat_shared_keys)
         event = record.get("event")
         if event.__class__ is dict:
