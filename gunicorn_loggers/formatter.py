@@ -84,31 +84,9 @@ class JsonFormatter(BaseJsonFormatter):
             return self._format_broken(record, exc)
 
     def _format_broken(self, record: logging.LogRecord, exc: Exception) -> str:
-        """Still one JSON line, with ``format_error``: the message when it can be made, else its
-        template and arguments; the extras when they can be written."""
-        try:
-            text = record.getMessage()  # the message was fine: something else failed
-        except Exception:
-            try:
-                text = f"{record.msg!r} % {record.args!r}"
-            except Exception:
-                try:
-                    text = f"{record.msg!r} % <arguments whose repr() failed>"
-                except Exception:
-                    text = f"<unprintable {type(record.msg).__qualname__}>"
-        text = self.builder.safe_message(record, text)
-        error = {"format_error": f"{type(exc).__name__}: {exc}"}
-        try:
-            extras = merge_record_extra(record, dict(self.static_fields), reserved=self._skip_fields)
-            return self._broken_line(record, text, {**extras, **error})
-        except Exception:
-            return self._broken_line(record, text, error)
-
-    def _broken_line(self, record: logging.LogRecord, text: str, extras: dict[str, Any]) -> str:
-        facts = collect_log_facts(record, text, None, extras)
-        facts.error_type = facts.error_message = None
-        self._meta = (canonical(facts.level, facts.levelno), self.builder.schema.shown_time(facts.time_ns))
-        return self.serialize_log_record(self.builder.schema.log(facts))
+        built, *meta = broken_record(self.builder, record, exc, dict(self.static_fields), self._skip_fields)
+        self._meta = tuple(meta)  # type: ignore[assignment]
+        return self.serialize_log_record(built)
 
     def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]) -> None:
         extras: dict[str, Any] = dict(self.static_fields)
@@ -140,3 +118,35 @@ class JsonFormatter(BaseJsonFormatter):
 
     def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
         return encode_line(log_data)[:-1].decode("utf-8")
+
+
+def broken_message(record: logging.LogRecord) -> str:
+    """The message of a record whose formatting failed: itself when it can be made (something else
+    failed), else its template and arguments, else what can be said of it."""
+    try:
+        return record.getMessage()
+    except Exception:
+        try:
+            return f"{record.msg!r} % {record.args!r}"
+        except Exception:
+            try:
+                return f"{record.msg!r} % <arguments whose repr() failed>"
+            except Exception:
+                return f"<unprintable {type(record.msg).__qualname__}>"
+
+
+def broken_record(
+    builder: RecordBuilder, record: logging.LogRecord, exc: Exception, extras: dict[str, Any], reserved: Any
+) -> tuple[dict[str, Any], str, int]:
+    """Still a whole record of the schema, with ``format_error``, the message as :func:`broken_message`
+    makes it, and the extras when they can be read; its level and time. error.* is left out: the
+    record's own exception may be what failed."""
+    text = builder.safe_message(record, broken_message(record))
+    error = {"format_error": f"{type(exc).__name__}: {exc}"}
+    try:
+        fields = {**merge_record_extra(record, extras, reserved=reserved), **error}
+    except Exception:
+        fields = error
+    facts = collect_log_facts(record, text, None, fields)
+    facts.error_type = facts.error_message = None
+    return builder.schema.log(facts), canonical(facts.level, facts.levelno), builder.schema.shown_time(facts.time_ns)

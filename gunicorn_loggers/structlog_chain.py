@@ -26,6 +26,7 @@ from pythonjsonlogger.core import RESERVED_ATTRS, merge_record_extra
 
 from .config import PREFIX, ConfigError
 from .encoding import encode_line
+from .formatter import broken_record
 from .levels import canonical
 from .pretty import concise_line
 from .record_builder import DroppedRecord, RecordBuilder
@@ -224,6 +225,17 @@ class StructlogFormatter(structlog.stdlib.ProcessorFormatter):
             return super().format(record)
         except DroppedRecord:  # the access-log policy's: an empty line is not written
             return ""
+        except Exception as exc:  # msg % args mismatch, a failing __str__: still a record of the schema
+            return self._format_broken(record, exc)
+
+    def _format_broken(self, record: logging.LogRecord, exc: Exception) -> str:
+        built, level, time_ns = broken_record(self._builder(), record, exc, {}, RECORD_ATTRIBUTES)
+        method_name = record.levelname.lower()
+        if self._capturing:
+            processed = self._chain.process(method_name, built)
+            self._captured = None if processed is None else (processed, None, level, time_ns)
+            return ""
+        return self._chain(method_name, built).decode("utf-8", "backslashreplace").rstrip("\n")
 
     def _render(self, logger: Any, method_name: str, event: dict[str, Any]) -> str:
         record: logging.LogRecord = event.pop("_record")

@@ -214,10 +214,22 @@ def test_values_that_cannot_be_read_are_named_where_they_are_and_the_rest_is_kep
     assert plain_value(any_value(value)) == json.loads(encode_line(value))
 
 
-def test_a_broken_message_keeps_the_extras():
-    line = json.loads(JsonFormatter(schema="ecs").format(make_record("%s and %s", ("only one",), user_id=7)))
+def structlog_formatter(schema: str):
+    from gunicorn_loggers.config import load_settings
+    from gunicorn_loggers.record_builder import builder_for
+    from gunicorn_loggers.structlog_chain import Chain, StructlogFormatter
+
+    settings = load_settings(env={"GUNICORN_LOGGERS_SCHEMA": schema})
+    return StructlogFormatter(lambda: builder_for(settings), Chain([], encode_line))
+
+
+@pytest.mark.parametrize("formatter", [lambda: JsonFormatter(schema="ecs"), lambda: structlog_formatter("ecs")])
+def test_a_broken_message_keeps_the_extras(formatter):
+    """With the structlog chain too: a whole record of the schema, not the handler's last resort."""
+    line = json.loads(formatter().format(make_record("%s and %s", ("only one",), user_id=7)))
     assert line["message"] == "'%s and %s' % ('only one',)" and line["format_error"].startswith("TypeError")
     assert line["user_id"] == 7
+    assert line["log.level"] == "info" and line["ecs"] == {"version": "9.4.0"} and "@timestamp" in line
 
 
 # -- only a record's own exception is an error -------------------------------------------------------
