@@ -296,7 +296,8 @@ class Contender:
 
     def __init__(self, kind: str, workdir: Path) -> None:
         self.kind = kind
-        kind, _, batch_wait = kind.partition("@")  # "fluent@0.02": that logger with BATCH_WAIT=0.02
+        on_baseline = kind.endswith("~")  # "fluent~": that logger on the code of --baseline
+        kind, _, batch_wait = kind.rstrip("~").partition("@")  # "fluent@0.02": that logger with BATCH_WAIT=0.02
         waits = {"GUNICORN_LOGGERS_BATCH_WAIT": batch_wait} if batch_wait else {}
         workdir.mkdir(parents=True)
         self.receiver = None
@@ -328,6 +329,8 @@ class Contender:
             env["GUNICORN_LOGGERS_LOCAL_ERRORS"] = "always"
             env.update(waits)
             self.server = NetworkGunicorn(workdir, *args, app=app, logger_class=logger_class, access_log=False, env=env)
+        if on_baseline:
+            self.server.env["PYTHONPATH"] = os.pathsep.join([BASELINE[0], self.server.env["PYTHONPATH"]])
         with started_on(0):
             self.server.start()
         self.workers = worker_pids(self.server.proc.pid)
@@ -383,22 +386,28 @@ ACCESS_RECORD = {
 }
 
 
-def frame_for(kind: str) -> bytes:
-    line = orjson.dumps(ACCESS_RECORD, option=orjson.OPT_APPEND_NEWLINE)
+#: The checkout a KIND~ contender imports gunicorn_loggers from (--baseline).
+BASELINE: list[str] = [""]
+
+
+def frame_for(kind: str):
+    """One access record as the request path frames it for ``kind``'s transport."""
+    from gunicorn_loggers.framing.fluent import FluentEntryEncoder
+    from gunicorn_loggers.framing.ndjson import JsonLineEncoder
+    from gunicorn_loggers.framing.otlp import OtlpRecordEncoder
+    from gunicorn_loggers.timestamps import rfc3339_utc_ns
+
+    time_ns = rfc3339_utc_ns(ACCESS_RECORD["@timestamp"])
     if kind == "otlp":
         from gunicorn_loggers.schemas.otlp_json import log_record, logs_request
 
-        record = log_record(time.time_ns(), "info", "GET /api/orders/1234 200", {"url.path": "/api/orders/1234"})
+        record = log_record(time_ns, "info", "GET /api/orders/1234 200", {"url.path": "/api/orders/1234"})
         request = logs_request({"service.name": "shop", "process.pid": os.getpid()}, "gunicorn.access", [record])
-        return orjson.dumps(request, option=orjson.OPT_APPEND_NEWLINE)  # as the otel schema's lines are
-    if kind == "fluent":  # FluentLogger packs its access records on the request path
-        from gunicorn_loggers.timestamps import rfc3339_utc_ns
-        from gunicorn_loggers.transports.fluent import entry_of
-
-        return b"access\0" + entry_of(ACCESS_RECORD, rfc3339_utc_ns(ACCESS_RECORD["@timestamp"]))
-    if kind == "loki":
-        return b"access\0" + line
-    return line
+        return OtlpRecordEncoder().encode("access", "info", time_ns, request, None)
+    if kind == "fluent":
+        return FluentEntryEncoder().encode("access", "info", time_ns, ACCESS_RECORD, None)
+    line = orjson.dumps(ACCESS_RECORD, option=orjson.OPT_APPEND_NEWLINE)
+    return JsonLineEncoder().encode("access", "info", time_ns, None, line)
 
 
 def transport_for(kind: str, receiver: FastReceiver):
@@ -414,9 +423,7 @@ def transport_for(kind: str, receiver: FastReceiver):
     from gunicorn_loggers.transports.socket import parse_endpoint
 
     if kind == "fluent":
-        return ForwardTransport(
-            parse_endpoint(receiver.url), {b"access": "gunicorn.access", b"error": "gunicorn.error"}
-        )
+        return ForwardTransport(parse_endpoint(receiver.url), {"access": "gunicorn.access", "error": "gunicorn.error"})
     body = {"ndjson": NdjsonFormat, "loki": lambda: LokiFormat("shop"), "bulk": BulkFormat, "otlp": OtlpFormat}[kind]()
     return HttpTransport(parse_http_url(receiver.url), body)
 
@@ -459,13 +466,19 @@ def main() -> None:
         help="comma list; KIND@SECONDS runs that logger with GUNICORN_LOGGERS_BATCH_WAIT=SECONDS",
     )
     parser.add_argument("--skip-wrk", action="store_true")
+    parser.add_argument(
+        "--baseline", help="another checkout: each KIND~ in --kinds runs KIND with its gunicorn_loggers"
+    )
     parser.add_argument("--no-pin", action="store_true", help="let the scheduler place gunicorn, wrk and receivers")
     parser.add_argument("--seed", type=int, default=1, help="seed of the per-round order")
     parser.add_argument(
         "--receivers-compete", action="store_true", help="receivers at normal priority, competing with wrk"
     )
     options = parser.parse_args()
+    BASELINE[0] = options.baseline
     kinds = tuple(options.kinds.split(","))
+    if any(kind.endswith("~") for kind in kinds) and not options.baseline:
+        parser.error("a KIND~ runs on the code of --baseline DIR: give it")
     global PINNING, RECEIVERS_IDLE
     PINNING = None if options.no_pin else default_pinning()
     RECEIVERS_IDLE = not options.receivers_compete

@@ -58,7 +58,11 @@ WARMUP_REQUESTS = 20
 #: Lowest acceptable median per-round ratio of req/s against ``a``.
 TARGETS_OVER_A = {"c": 0.95, "d": 0.93, "e": 0.95}
 #: Configurations whose access log must be one JSON object per line.
-JSON_CONFIGS = frozenset({"c", "d", "e", "f"})
+JSON_CONFIGS = frozenset({"c", "d", "e", "f", "C", "D"})
+#: Configurations run on the code of ``--baseline DIR`` (another checkout), beside their own.
+BASELINE_CONFIGS = {"C": "c", "D": "d"}
+#: The checkout ``C`` and ``D`` import gunicorn_loggers from (``--baseline``).
+baseline_tree: str | None = None
 
 CONFIGS: dict[str, tuple[str, list[str]]] = {
     "a": ("gunicorn Logger, no access log", []),
@@ -87,6 +91,10 @@ CONFIGS: dict[str, tuple[str, list[str]]] = {
         ["--logger-class", "gunicorn_loggers.JsonLogger", "--access-logfile", "/dev/null"],
     ),
 }  # fmt: skip
+
+CONFIGS.update(
+    {upper: (f"{CONFIGS[lower][0]}, --baseline code", CONFIGS[lower][1]) for upper, lower in BASELINE_CONFIGS.items()}
+)
 
 LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
 BOOTED = re.compile(r"Booting worker with pid: (\d+)")
@@ -131,11 +139,15 @@ class Server:
             *extra,
             APP,
         ]  # fmt: skip
+        env = dict(os.environ)
+        if self.label in BASELINE_CONFIGS:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [baseline_tree, env.get("PYTHONPATH")]))
         with open(self.output_path, "wb") as output:
             # A session of its own: Ctrl-C on the benchmark reaches us, and we stop gunicorn.
             self.proc = subprocess.Popen(
                 command,
                 cwd=REPO,
+                env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=output,
                 stderr=output,
@@ -393,6 +405,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=10, help="wrk -c (default 10)")
     parser.add_argument("--threads", type=int, default=1, help="wrk -t (default 1)")
     parser.add_argument("--configs", default="abcde", help="which configurations, in round order (default abcde)")
+    parser.add_argument(
+        "--baseline",
+        help="another checkout: configurations C and D run c and d with its gunicorn_loggers, in the same rounds",
+    )
     parser.add_argument("--python", default=sys.executable, help="interpreter that runs gunicorn")
     parser.add_argument("--wrk", default=shutil.which("wrk") or "wrk", help="path of wrk")
     parser.add_argument("--startup-timeout", type=float, default=20.0, help="seconds for gunicorn to answer")
@@ -403,7 +419,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     pinning = None if args.no_pin else default_pinning()
     server_cpus, wrk_cpus = pinning if pinning else (None, None)
+    global baseline_tree
+    baseline_tree = args.baseline
     labels = list(dict.fromkeys(args.configs))
+    if any(label in BASELINE_CONFIGS for label in labels) and not baseline_tree:
+        parser.error("configurations C and D need --baseline DIR")
     if args.rounds < 1 or args.duration < 1 or not labels or any(label not in CONFIGS for label in labels):
         parser.error(f"--rounds and --duration must be >= 1; --configs a combination of {', '.join(CONFIGS)}")
     if not os.path.exists(args.wrk):
