@@ -24,9 +24,9 @@ from itertools import count
 from typing import Any, NamedTuple
 
 from . import levels as all_levels
-from .config import PREFIX, ConfigError
 from .correlation import clean_request_id
 from .levels import ERROR_STATUS
+from .options import PREFIX, ConfigError, option_value
 from .request_context import REQUEST_CONTEXT_ENVIRON_KEY, RequestContext
 
 #: Bits of randomness a decision reads (OpenTelemetry's probability sampling, W3C level 2).
@@ -107,7 +107,11 @@ def _to_wsgi(text: str) -> str:
     return text.encode("utf-8").decode("latin-1")
 
 
-def _patterns(raw: str, option: str) -> tuple[frozenset[str], tuple[str, ...], frozenset[str], tuple[str, ...]]:
+Patterns = tuple[frozenset[str], tuple[str, ...], frozenset[str], tuple[str, ...]]
+
+
+def parse_skip_patterns(raw: str, variable: str) -> Patterns:
+    """``ACCESS_SKIP``: exact paths, path prefixes, exact user agents, user agent prefixes."""
     paths: set[str] = set()
     path_prefixes: list[str] = []
     agents: set[str] = set()
@@ -115,63 +119,47 @@ def _patterns(raw: str, option: str) -> tuple[frozenset[str], tuple[str, ...], f
     for part in raw.split(","):
         pattern = part.strip()
         if not pattern:
-            raise ConfigError(f"{PREFIX}{option} has an empty pattern: {raw!r} (patterns are separated by commas)")
+            raise ConfigError(f"{variable} has an empty pattern: {raw!r} (patterns are separated by commas)")
         if pattern.lower().startswith("ua:"):
             agent = pattern[3:]
             if not agent or agent == "*" or "*" in agent[:-1]:
                 raise ConfigError(
-                    f"{PREFIX}{option}: {pattern!r} is not a user agent pattern: ua:NAME or ua:PREFIX* "
+                    f"{variable}: {pattern!r} is not a user agent pattern: ua:NAME or ua:PREFIX* "
                     "(one * at the end), e.g. ua:kube-probe/*"
                 )
             (agent_prefixes.append(agent[:-1]) if agent.endswith("*") else agents.add(agent))
         elif pattern.startswith("/"):
             if "*" in pattern[:-1]:
-                raise ConfigError(f"{PREFIX}{option}: {pattern!r}: a path pattern takes one * at its end only")
+                raise ConfigError(f"{variable}: {pattern!r}: a path pattern takes one * at its end only")
             wsgi = _to_wsgi(pattern)
             (path_prefixes.append(wsgi[:-1]) if wsgi.endswith("*") else paths.add(wsgi))
         else:
             raise ConfigError(
-                f"{PREFIX}{option}: {pattern!r} is neither a path (/healthz, /static/*) "
-                "nor a user agent (ua:GoogleHC/*)"
+                f"{variable}: {pattern!r} is neither a path (/healthz, /static/*) nor a user agent (ua:GoogleHC/*)"
             )
     return frozenset(paths), tuple(path_prefixes), frozenset(agents), tuple(agent_prefixes)
 
 
-def _rate(env: Mapping[str, str], option: str) -> float:
-    raw = env.get(PREFIX + option)
-    if raw is None or raw.strip() == "":
-        return 1.0
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        value = float("nan")
-    if not 0.0 <= value <= 1.0:
-        raise ConfigError(f"{PREFIX}{option}={raw!r} is not a fraction from 0 to 1 (0.05 keeps one record in 20)")
-    return value
-
-
-def _levels(env: Mapping[str, str], option: str) -> tuple[tuple[str, str], ...]:
-    raw = env.get(PREFIX + option)
-    table = dict(DEFAULT_LEVELS)
-    if raw is None or raw.strip() == "":
-        return tuple(table.items())
+def parse_levels(raw: str, variable: str) -> tuple[tuple[str, str], ...]:
+    """``ACCESS_LEVELS``: the (class, level) pairs given, laid over :data:`DEFAULT_LEVELS` by the policy."""
+    pairs = []
     for part in raw.split(","):
         key, sep, value = part.strip().partition("=")
         key, value = key.strip().lower(), value.strip().lower()
         if not sep or key not in LEVEL_CLASSES or value not in LEVELS:
             raise ConfigError(
-                f"{PREFIX}{option}: {part.strip()!r} is not CLASS=LEVEL with CLASS one of {', '.join(LEVEL_CLASSES)} "
+                f"{variable}: {part.strip()!r} is not CLASS=LEVEL with CLASS one of {', '.join(LEVEL_CLASSES)} "
                 f"and LEVEL one of {', '.join(LEVELS)}, e.g. 4xx=warning,slow=warning"
             )
-        table[key] = value
-    return tuple(table.items())
+        pairs.append((key, value))
+    return tuple(pairs)
 
 
-def load_access_policy(env: Mapping[str, str], slow: float | None, keep_client_errors: bool) -> AccessPolicy:
-    """The policy of ``env``; ``slow`` and ``keep_client_errors`` are parsed by the options' own table."""
-    raw_skip = env.get(PREFIX + "ACCESS_SKIP")
-    skip = _patterns(raw_skip, "ACCESS_SKIP") if raw_skip is not None and raw_skip.strip() else ((), (), (), ())
-    levels = _levels(env, "ACCESS_LEVELS")
+def load_access_policy(env: Mapping[str, str]) -> AccessPolicy:
+    """The policy of the ACCESS_* options in ``env``, each parsed by the options' table."""
+    skip = option_value(env, "ACCESS_SKIP") or ((), (), (), ())
+    slow = option_value(env, "ACCESS_SLOW")
+    levels = tuple({**DEFAULT_LEVELS, **dict(option_value(env, "ACCESS_LEVELS"))}.items())
     if slow is None and "slow" in dict(levels):
         raise ConfigError(f"{PREFIX}ACCESS_LEVELS sets a level for slow requests: set {PREFIX}ACCESS_SLOW too")
     if slow is not None and "slow" not in dict(levels):
@@ -181,8 +169,8 @@ def load_access_policy(env: Mapping[str, str], slow: float | None, keep_client_e
         skip_path_prefixes=tuple(skip[1]),
         skip_agents=frozenset(skip[2]),
         skip_agent_prefixes=tuple(skip[3]),
-        sample_rate=_rate(env, "ACCESS_SAMPLE"),
-        keep_client_errors=keep_client_errors,
+        sample_rate=option_value(env, "ACCESS_SAMPLE"),
+        keep_client_errors=option_value(env, "ACCESS_KEEP_4XX"),
         slow_seconds=slow,
         levels=levels,
     )

@@ -19,6 +19,7 @@ from typing import Any, TextIO
 from gunicorn.app.base import Application
 
 from .loggers import JsonLogger
+from .options import ignored_warning
 from .redaction import REDACTED
 
 #: Seconds the test record may take to reach a collector.
@@ -73,7 +74,7 @@ def describe_settings(logger: JsonLogger, cfg: Any) -> list[tuple[str, str]]:
             value = getattr(group, field.name)
             if isinstance(value, frozenset):
                 value = ",".join(sorted(value))
-            if field.name != "trusted_networks":  # trusted_proxies, parsed
+            if field.name not in ("trusted_networks", "ignored_options"):  # trusted_proxies, parsed; the warning
                 rows.append((field.name, "" if value is None else str(value)))
     engine = getattr(logger, "engine", None)
     if engine is not None:
@@ -131,6 +132,9 @@ def run_check(argv: Sequence[str], out: TextIO = sys.stdout) -> int:
         return 1
     for name, value in describe_settings(logger, cfg):
         print(f"  {name} = {value}", file=out)
+    ignored = ignored_warning(logger.settings.ignored_options, type(logger).__name__)
+    if ignored is not None:  # what the logger's warning record says; not a failure
+        print(f"gunicorn-loggers check: warning: {ignored}", file=out)
     engine = getattr(logger, "engine", None)
     reports = _Reports()
     if engine is not None:

@@ -58,6 +58,7 @@ from . import _process_hooks
 from ._unpatched import allocate_lock as _allocate_lock
 from ._unpatched import start_new_thread as _start_new_thread
 from .frames import Frame
+from .options import BATCH_WAIT
 from .process_id import current_pid
 from .transports import Outcome, Transport, describe_error
 from .transports.socket import SCHEMES, SOCKET_TIMEOUT, Endpoint, SocketTransport, open_connection, parse_endpoint
@@ -71,11 +72,10 @@ RETRY_AFTER_MAX = 60.0
 #: costs the worker a few hundred microseconds of thread switches and cold caches, whatever the
 #: batch holds. Under load a send then carries hundreds of records instead of one. A sender that
 #: sent less than this ago polls again at the end of it instead of waiting to be woken, so under
-#: steady load no request pays for waking it. Measured with FluentLogger in one paired run:
-#: 0.918 of no access log at 20 ms, 0.938 at 50 ms, 0.975 at 100 ms (sender 3.8, 2.1, 1.3 µs a
-#: request). Collectors' own clients wait longer (Fluent Bit flushes every second, OpenTelemetry's
-#: batch processor every second).
-LINGER = 0.1
+#: steady load no request pays for waking it. Shorter waits cost the sender more CPU a request
+#: (benchmarks/RESULTS.md, "The batch wait"). Collectors' own clients wait longer (Fluent Bit
+#: flushes every second, OpenTelemetry's batch processor every second).
+LINGER = BATCH_WAIT
 #: A connection whose ``send`` has not returned for this long is reported as not delivering.
 STALL_AFTER = 1.0
 #: The flush at exit is abandoned once the receiver has taken nothing (no byte, no batch) for this

@@ -39,6 +39,7 @@ from .encoding import encode_line
 from .formatter import JsonFormatter
 from .handlers import handler_for
 from .in_flight import InFlightRequests, wrap_hooks
+from .options import PREFIX, ignored_warning
 from .record_builder import builder_for
 from .request_facts import AccessFacts, AccessFactsCollector, parse_status
 from .schemas import Schema, build_schema
@@ -75,7 +76,9 @@ class JsonLogger(Statsd):
     schema: Schema
     collector: AccessFactsCollector
 
-    #: Options a subclass accepts beyond ``config.OPTIONS`` (name without prefix -> help).
+    #: Options of a subclass of your own that the table (``options.OPTIONS``) does not have, which it reads
+    #: itself: name without the prefix -> one line of help. Which of the table's options a class takes
+    #: is the table's to say, by class name.
     extra_options: Mapping[str, str] = {}
     #: Every record runs through the structlog chain (StructlogLogger); other loggers run it when
     #: ``GUNICORN_LOGGERS_PROCESSORS`` names processors.
@@ -126,15 +129,25 @@ class JsonLogger(Statsd):
                 raise
             self.error("reloading the logger configuration failed, keeping the previous one: %s", exc)
         else:
+            ignored_before = self.settings.ignored_options if hasattr(self, "settings") else ()
             self.apply(cfg, settings)
+            if settings.ignored_options != ignored_before:  # once at start, then on a SIGHUP that changes them
+                self._warn_ignored(settings.ignored_options)
         if self._chained:  # the app's structlog.get_logger() calls reach the same chain
             from .structlog_chain import configure_structlog
 
             configure_structlog()
 
+    def _warn_ignored(self, names: tuple[str, ...]) -> None:
+        """Another logger's options in a shared environment do not stop this one: it says so, once."""
+        message = ignored_warning(names, type(self).__name__)
+        if message is not None:
+            # error_log, not self.warning: at start Statsd's __init__ has not yet set what its counter needs
+            self.error_log.warning("%s", message, extra={"ignored_options": [PREFIX + name for name in names]})
+
     def check(self, cfg: Any) -> Settings:
         """The settings of ``cfg``; raise ConfigError, change nothing in use."""
-        settings = load_settings(cfg, extra_options=self.extra_options)  # a bad option fails here, first
+        settings = load_settings(cfg, logger=type(self))  # a bad option fails here, first
         check_log_files(cfg)
         self.prepare(cfg, settings)
         return settings

@@ -31,87 +31,48 @@ from urllib.parse import unquote
 
 from gunicorn.glogging import SYSLOG_FACILITIES
 
-from .config import PREFIX, ConfigError, Settings, _boolean, _choice, _seconds, _text, option_environment
-from .delivery import LINGER, DeliveryEngine, Endpoint, parse_endpoint
+from .config import Settings, option_environment
+from .delivery import DeliveryEngine, Endpoint, parse_endpoint
 from .formatter import JsonFormatter
 from .framing import FrameEncoder
 from .framing.ndjson import JsonDatagramEncoder, JsonLineEncoder
-from .framing.syslog import FRAMINGS, SyslogEncoder
+from .framing.syslog import SyslogEncoder
 from .loggers import JsonLogger, close_sinks
+from .options import DEFAULT_BULK_INDEX, PREFIX, ConfigError, default_of, given, option_value
 from .sinks import Sink
-from .sinks.network import LOCAL_COPY_POLICIES, NetworkSink, TeeSink
+from .sinks.network import NetworkSink, TeeSink
 from .sinks.stream import StreamSink
 from .transports import Transport
 from .transports.socket import SocketTransport
 
-#: The options of the network loggers, in the order of the options page (docs/options.md).
-NETWORK_OPTIONS: dict[str, str] = {
-    "URL": "where to send: tcp://HOST:PORT, udp://HOST:PORT, unix:///PATH[#dgram] (SocketLogger, FluentLogger), "
-    "http(s)://[USER:PASSWORD@]HOST[:PORT]/PATH (HttpLogger)",
-    "BUFFER_RECORDS": "records a network logger keeps per process while the receiver is slow or down",
-    "BUFFER_BYTES": "bytes a network logger keeps per process (suffix k, m or g allowed)",
-    "LOCAL_ERRORS": "copy error-log records to --error-logfile: down (while undelivered) | always | off",
-    "REPORT_INTERVAL": "least seconds between two delivery reports on the local error log",
-    "BATCH_WAIT": "seconds a sender lets a batch fill before sending it (0 to 10): the least time between two "
-    "sends while batches are not full",
-    "MAX_DATAGRAM": "largest UDP or unix datagram in bytes; longer records have their long strings cut",
-    "SYSLOG_FRAMING": "SyslogLogger over TCP or a unix stream: octet-counting | lf",
-    "SYSLOG_BOM": "start each syslog MSG with a UTF-8 byte order mark: on | off",
-}
-
-_SIZE = re.compile(r"^\s*(\d+)\s*([kmg]?)i?b?\s*$", re.IGNORECASE)
-
 
 @dataclass(frozen=True)
 class NetworkSettings:
-    """The parsed network options."""
+    """The parsed network options every network logger's delivery reads; each field is the option of its name."""
 
-    url: str | None = None
-    buffer_records: int = 10_000
-    buffer_bytes: int = 8 * 1024 * 1024
-    local_errors: str = "down"
-    report_interval: float = 5.0
-    batch_wait: float = LINGER
-    max_datagram: int = 2048
-    syslog_framing: str = "octet-counting"
-    syslog_bom: bool = False
-
-
-def _size(env: Mapping[str, str], option: str, default: int, low: int, high: int) -> int:
-    raw = env.get(PREFIX + option)
-    if raw is None or raw.strip() == "":
-        return default
-    match = _SIZE.match(raw)
-    value = int(match.group(1)) * 1024 ** " kmg".index(match.group(2).lower() or " ") if match else -1
-    if not low <= value <= high:
-        raise ConfigError(f"{PREFIX}{option}={raw!r} must be a whole number from {low} to {high}")
-    return value
+    url: str | None = default_of("URL")
+    buffer_records: int = default_of("BUFFER_RECORDS")
+    buffer_bytes: int = default_of("BUFFER_BYTES")
+    local_errors: str = default_of("LOCAL_ERRORS")
+    report_interval: float = default_of("REPORT_INTERVAL")
+    batch_wait: float = default_of("BATCH_WAIT")
+    max_datagram: int = default_of("MAX_DATAGRAM")
+    syslog_framing: str = default_of("SYSLOG_FRAMING")
+    syslog_bom: bool = default_of("SYSLOG_BOM")
 
 
-#: Bounds of the network options given in seconds but BATCH_WAIT.
-_TIMES = (0.1, 86400.0)
-
-
-def load_network_settings(cfg: Any = None, env: Mapping[str, str] | None = None) -> NetworkSettings:
-    """Parse and validate the network options; raise ConfigError naming the bad one."""
+def load_network_settings(
+    cfg: Any = None, env: Mapping[str, str] | None = None, logger: type | None = None
+) -> NetworkSettings:
+    """Parse and validate the network options ``logger`` takes (every one without it); raise ConfigError naming
+    the bad one. An option of another logger keeps its default."""
     env = option_environment(cfg) if env is None else env
-    return NetworkSettings(
-        url=_text(env, "URL"),
-        buffer_records=_size(env, "BUFFER_RECORDS", 10_000, 1, 10_000_000),
-        buffer_bytes=_size(env, "BUFFER_BYTES", 8 * 1024 * 1024, 1024, 16 * 1024**3),
-        local_errors=_choice(env, "LOCAL_ERRORS", LOCAL_COPY_POLICIES, "down"),
-        report_interval=_seconds(env, "REPORT_INTERVAL", 5.0, *_TIMES),
-        batch_wait=_seconds(env, "BATCH_WAIT", LINGER, 0.0, 10.0),
-        max_datagram=_size(env, "MAX_DATAGRAM", 2048, 480, 65507),
-        syslog_framing=_choice(env, "SYSLOG_FRAMING", FRAMINGS, "octet-counting"),
-        syslog_bom=_boolean(env, "SYSLOG_BOM", False),
-    )
+    values = {f.name: option_value(env, f.name.upper(), logger) for f in dataclasses.fields(NetworkSettings)}
+    return NetworkSettings(**values)
 
 
 class NetworkLogger(JsonLogger):
     """What every network logger shares: one engine per set-up, the local copy, the reports."""
-
-    extra_options = NETWORK_OPTIONS
 
     network: NetworkSettings
     engine: DeliveryEngine
@@ -148,7 +109,7 @@ class NetworkLogger(JsonLogger):
                 f"the console renderer is for a terminal (use json or auto)"
             )
         super().prepare(cfg, settings)
-        network = load_network_settings(cfg)
+        network = load_network_settings(cfg, logger=type(self))
         transport = self.transport(cfg, network)  # a bad address fails here, before anything changes
         self._prepared = (network, transport)
 
@@ -290,8 +251,6 @@ class SyslogLogger(NetworkLogger):
     """
 
     def endpoint(self, cfg: Any, network: NetworkSettings) -> Endpoint:
-        if network.url is not None:
-            raise ConfigError(f"{PREFIX}URL is for SocketLogger; SyslogLogger sends to --log-syslog-to")
         try:
             endpoint = parse_endpoint(cfg.syslog_addr, default_port=514)
         except ValueError as exc:
@@ -325,27 +284,8 @@ class SyslogLogger(NetworkLogger):
 
 # -- collectors over HTTP and Fluentd forward ---------------------------------------------------
 
-#: Options of HttpLogger and OtlpLogger beyond NETWORK_OPTIONS.
-HTTP_OPTIONS: dict[str, str] = {
-    "HTTP_FORMAT": "HttpLogger body: ndjson | loki | bulk",
-    "HTTP_HEADERS": "extra request headers, Name=Value,Name=Value; ${VAR} in a value is read from the environment",
-    "HTTP_GZIP": "gzip request bodies: on | off",
-    "CA_FILE": "PEM file of the certificate authorities trusted for https (instead of the system's)",
-    "CONNECT_TIMEOUT": "seconds to connect to the collector (TLS handshake included)",
-    "READ_TIMEOUT": "seconds one send may take: the batch and the collector's whole answer (HTTP response, "
-    "Fluentd ack)",
-    "BULK_INDEX": "HttpLogger bulk: data stream (or index) when the URL is .../_bulk without one",
-}
-#: Options of FluentLogger beyond NETWORK_OPTIONS.
-FLUENT_OPTIONS: dict[str, str] = {
-    "FLUENT_TAG": "FluentLogger tag prefix: records are tagged PREFIX.access and PREFIX.error",
-    "CONNECT_TIMEOUT": HTTP_OPTIONS["CONNECT_TIMEOUT"],
-    "READ_TIMEOUT": HTTP_OPTIONS["READ_TIMEOUT"],
-}
-HTTP_FORMATS = ("ndjson", "loki", "bulk")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
 def parse_headers(raw: str, option: str, env: Mapping[str, str], secrets: Any, percent_decoded: bool = False) -> dict:
@@ -408,17 +348,15 @@ class HttpLogger(NetworkLogger):
     (Elasticsearch / OpenSearch ``_bulk`` with ``create`` actions, for data streams).
     """
 
-    extra_options = {**NETWORK_OPTIONS, **HTTP_OPTIONS}
-
     def _format(self, cfg: Any, env: Mapping[str, str], target: Any) -> Any:
         from .config import load_settings
         from .transports.http import BulkFormat, LokiFormat, NdjsonFormat
 
-        self._http_format = _choice(env, "HTTP_FORMAT", HTTP_FORMATS, "ndjson")
+        self._http_format = option_value(env, "HTTP_FORMAT", type(self))
         if self._http_format == "loki":
-            return LokiFormat(load_settings(cfg, env=env, extra_options=self.extra_options).service_name)
+            return LokiFormat(load_settings(cfg, env=env, logger=type(self)).service_name)
         if self._http_format == "bulk":
-            index = _text(env, "BULK_INDEX")
+            index = option_value(env, "BULK_INDEX", type(self))
             if index is None and not target.path.rstrip("/").endswith("/_bulk"):
                 raise ConfigError(f"{PREFIX}URL for the bulk format ends in /_bulk or /<data stream>/_bulk")
             if index is not None and target.path.rstrip("/") != "/_bulk":
@@ -428,7 +366,7 @@ class HttpLogger(NetworkLogger):
                     f"(.../<data stream>/_bulk): keep one of them"
                 )
             if index is None and target.path.rstrip("/") == "/_bulk":
-                index = "logs-gunicorn-default"
+                index = DEFAULT_BULK_INDEX
             return BulkFormat(index)
         return NdjsonFormat()
 
@@ -441,18 +379,19 @@ class HttpLogger(NetworkLogger):
         secrets = Secrets()
         target = _http_target(network.url, f"{PREFIX}URL", secrets)
         body_format = self._format(cfg, env, target)
-        headers = parse_headers(env.get(PREFIX + "HTTP_HEADERS") or "", f"{PREFIX}HTTP_HEADERS", env, secrets)
-        ca_file = _text(env, "CA_FILE")
+        own_headers = option_value(env, "HTTP_HEADERS", type(self)) or ""
+        headers = parse_headers(own_headers, f"{PREFIX}HTTP_HEADERS", env, secrets)
+        ca_file = option_value(env, "CA_FILE", type(self))
         if target.scheme == "https":
             _check_ca_file(ca_file, f"{PREFIX}CA_FILE")
         return HttpTransport(
             target,
             body_format,
             headers=headers,
-            gzip_body=_boolean(env, "HTTP_GZIP", False),
+            gzip_body=option_value(env, "HTTP_GZIP", type(self)),
             ca_file=ca_file,
-            connect_timeout=_seconds(env, "CONNECT_TIMEOUT", 5.0, *_TIMES),
-            read_timeout=_seconds(env, "READ_TIMEOUT", 10.0, *_TIMES),
+            connect_timeout=option_value(env, "CONNECT_TIMEOUT", type(self)),
+            read_timeout=option_value(env, "READ_TIMEOUT", type(self)),
             secrets=secrets,
         )
 
@@ -481,7 +420,7 @@ def otlp_endpoint(env: Mapping[str, str]) -> tuple[str, str]:
     base = (env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "").strip()
     if base:
         return base.rstrip("/") + "/v1/logs", "OTEL_EXPORTER_OTLP_ENDPOINT"
-    url = _text(env, "URL")
+    url = option_value(env, "URL")
     if url:
         return url, f"{PREFIX}URL"
     return OTLP_DEFAULT_ENDPOINT, "the default endpoint"
@@ -507,15 +446,13 @@ class OtlpLogger(NetworkLogger):
     the ``otel`` schema: the wire format is the schema.
     """
 
-    extra_options = {**NETWORK_OPTIONS, **HTTP_OPTIONS}
-
     def prepare(self, cfg: Any, settings: Any) -> None:
         env = option_environment(cfg)
-        chosen = _text(env, "SCHEMA")
+        chosen = given(env, "SCHEMA")
         if chosen is not None and chosen.lower() != "otel":
             raise ConfigError(f"{PREFIX}SCHEMA={chosen!r}: OtlpLogger sends the otel schema; leave it unset")
         for option in ("HTTP_FORMAT", "BULK_INDEX"):
-            if _text(env, option) is not None:
+            if given(env, option) is not None:
                 raise ConfigError(f"{PREFIX}{option} is for HttpLogger; OtlpLogger always sends OTLP/JSON")
         super().prepare(cfg, settings)
 
@@ -533,28 +470,29 @@ class OtlpLogger(NetworkLogger):
         headers: dict[str, str] = {}
         for key in ("OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_LOGS_HEADERS"):
             headers.update(parse_headers(env.get(key) or "", key, env, secrets, percent_decoded=True))
-        headers.update(parse_headers(env.get(PREFIX + "HTTP_HEADERS") or "", f"{PREFIX}HTTP_HEADERS", env, secrets))
+        own_headers = option_value(env, "HTTP_HEADERS", type(self)) or ""
+        headers.update(parse_headers(own_headers, f"{PREFIX}HTTP_HEADERS", env, secrets))
         protocol = _otel(env, "PROTOCOL")
         if protocol is not None and protocol not in ("http/json", "http/protobuf"):
             raise ConfigError(f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r}: OtlpLogger speaks OTLP/HTTP (http/json)")
         compression = (_otel(env, "COMPRESSION") or "").lower()
         if compression not in ("", "gzip", "none"):
             raise ConfigError(f"OTEL_EXPORTER_OTLP_COMPRESSION={compression!r} is not one of: gzip, none")
-        gzip_body = compression == "gzip" or _boolean(env, "HTTP_GZIP", False)
-        read_timeout = _seconds(env, "READ_TIMEOUT", 10.0, *_TIMES)
+        gzip_body = compression == "gzip" or option_value(env, "HTTP_GZIP", type(self))
+        read_timeout = option_value(env, "READ_TIMEOUT", type(self))
         timeout_ms = _otel(env, "TIMEOUT")
-        if timeout_ms is not None and _text(env, "READ_TIMEOUT") is None:
+        if timeout_ms is not None and given(env, "READ_TIMEOUT") is None:
             try:
                 read_timeout = max(0.1, float(timeout_ms) / 1000)
             except ValueError:
                 raise ConfigError(
                     f"OTEL_EXPORTER_OTLP_TIMEOUT={timeout_ms!r} is not a number of milliseconds"
                 ) from None
-        ca_file = _text(env, "CA_FILE") or _otel(env, "CERTIFICATE")
+        ca_file = option_value(env, "CA_FILE", type(self)) or _otel(env, "CERTIFICATE")
         if target.scheme == "https":
             _check_ca_file(ca_file, "the CA file")
         resource = resource_attributes(env)
-        named = _text(env, "SERVICE_NAME") or (env.get("OTEL_SERVICE_NAME") or "").strip()
+        named = option_value(env, "SERVICE_NAME", type(self)) or (env.get("OTEL_SERVICE_NAME") or "").strip()
         overrides = {}
         if "service.name" in resource:
             service_name = resource.pop("service.name")
@@ -566,7 +504,7 @@ class OtlpLogger(NetworkLogger):
             headers=headers,
             gzip_body=gzip_body,
             ca_file=ca_file,
-            connect_timeout=_seconds(env, "CONNECT_TIMEOUT", 5.0, *_TIMES),
+            connect_timeout=option_value(env, "CONNECT_TIMEOUT", type(self)),
             read_timeout=read_timeout,
             secrets=secrets,
         )
@@ -586,8 +524,6 @@ class FluentLogger(NetworkLogger):
     delivered when the receiver acknowledges its chunk.
     """
 
-    extra_options = {**NETWORK_OPTIONS, **FLUENT_OPTIONS}
-
     def transport(self, cfg: Any, network: NetworkSettings) -> Transport:
         from .transports.fluent import ForwardTransport
 
@@ -600,13 +536,11 @@ class FluentLogger(NetworkLogger):
             raise ConfigError(f"{PREFIX}URL: {exc}") from None
         if endpoint.scheme == "unix":
             endpoint = Endpoint("unix", path=endpoint.path)  # forward is a stream protocol
-        prefix = _text(env, "FLUENT_TAG", "gunicorn")
-        if not _TAG.match(prefix):
-            raise ConfigError(f"{PREFIX}FLUENT_TAG={prefix!r}: letters, digits and . _ - only, at most 128")
+        prefix = option_value(env, "FLUENT_TAG", type(self))
         return ForwardTransport(
             endpoint,
             {"access": f"{prefix}.access", "error": f"{prefix}.error"},
-            ack_timeout=_seconds(env, "READ_TIMEOUT", 10.0, *_TIMES),
+            ack_timeout=option_value(env, "READ_TIMEOUT", type(self)),
         )
 
     def encoder(self, kind: str) -> FrameEncoder:
@@ -616,9 +550,6 @@ class FluentLogger(NetworkLogger):
 
 
 __all__ = [
-    "FLUENT_OPTIONS",
-    "HTTP_OPTIONS",
-    "NETWORK_OPTIONS",
     "FluentLogger",
     "HttpLogger",
     "NetworkLogger",
@@ -626,4 +557,5 @@ __all__ = [
     "OtlpLogger",
     "SocketLogger",
     "SyslogLogger",
+    "load_network_settings",
 ]

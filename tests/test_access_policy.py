@@ -23,7 +23,7 @@ IDS = 100_000
 
 
 def policy(**env: str) -> AccessPolicy:
-    return load_access_policy({f"GUNICORN_LOGGERS_{k}": v for k, v in env.items()}, None, True)
+    return load_access_policy({f"GUNICORN_LOGGERS_{k}": v for k, v in env.items()})
 
 
 @pytest.mark.parametrize("rate", [0.0, 0.01, 0.05, 0.25, 0.5, 0.9, 1.0])

@@ -55,6 +55,21 @@ def test_check_a_bad_option_is_one_line_and_exits_1(tmp_path):
     assert b"Traceback" not in result.stderr
 
 
+def test_check_shows_the_warning_about_another_loggers_option_and_exits_0(tmp_path):
+    error_log = tmp_path / "error.log"
+    env = {"GUNICORN_LOGGERS_URL": "tcp://127.0.0.1:9"}
+    result = cli("check", "-c", str(CONF / "json.py"), "--error-logfile", str(error_log), cwd=tmp_path, env=env)
+    out = result.stdout.decode()
+    assert result.returncode == 0, out + result.stderr.decode()
+    warning = (
+        "GUNICORN_LOGGERS_URL is ignored by JsonLogger: it is an option of SocketLogger, HttpLogger, OtlpLogger "
+        "and FluentLogger"
+    )
+    assert f"gunicorn-loggers check: warning: {warning}" in out.splitlines()
+    records = [json.loads(line) for line in error_log.read_text().splitlines()]
+    assert [r["message"] for r in records if "is ignored by" in r["message"]] == [warning]  # what gunicorn would write
+
+
 def test_check_reads_options_given_with_dash_e_as_gunicorn_does(tmp_path):
     result = cli("check", "-c", str(CONF / "json.py"), "-e", "GUNICORN_LOGGERS_SCHEMA=gcp", cwd=tmp_path)
     assert result.returncode == 0, result.stdout.decode()

@@ -263,11 +263,13 @@ def test_formatter_fixed_schema_and_extras():
 
 
 def test_network_options_belong_to_network_loggers_only():
-    from gunicorn_loggers import SocketLogger
+    from gunicorn_loggers import JsonLogger, SocketLogger
 
-    with pytest.raises(ConfigError, match="GUNICORN_LOGGERS_URL is not an option"):
-        load_settings(env={"GUNICORN_LOGGERS_URL": "tcp://127.0.0.1:9"})
-    assert load_settings(env={"GUNICORN_LOGGERS_URL": "tcp://127.0.0.1:9"}, extra_options=SocketLogger.extra_options)
+    env = {"GUNICORN_LOGGERS_URL": "tcp://127.0.0.1:9"}
+    assert load_settings(env=env, logger=JsonLogger).ignored_options == ("URL",)
+    assert load_settings(env=env, logger=SocketLogger).ignored_options == ()
+    with pytest.raises(ConfigError, match=r"GUNICORN_LOGGERS_URLS is not an option.*did you mean .*_URL\?"):
+        load_settings(env={"GUNICORN_LOGGERS_URLS": "tcp://127.0.0.1:9"}, logger=JsonLogger)
 
 
 def spoil(value):

@@ -130,7 +130,6 @@ def test_disable_redirect_keeps_access_records_out_of_syslog(rsyslog, server):
     [
         (["--log-syslog-to", "ftp://x"], {}, "--log-syslog-to: 'ftp://x' does not start with tcp://"),
         (["--log-syslog-facility", "nope"], {}, "--log-syslog-facility 'nope' is not one of"),
-        ([], {"GUNICORN_LOGGERS_URL": "tcp://127.0.0.1:1"}, "GUNICORN_LOGGERS_URL is for SocketLogger"),
         ([], {"GUNICORN_LOGGERS_SYSLOG_FRAMING": "nul"}, "is not one of: octet-counting, lf"),
     ],
 )

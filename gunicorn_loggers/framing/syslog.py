@@ -22,7 +22,6 @@ from ..process_id import current_pid
 from .ndjson import fit_json_line
 
 BOM = b"\xef\xbb\xbf"
-FRAMINGS = ("octet-counting", "lf")
 
 #: Level name -> RFC 5424 severity, from the one table of levels (informational for a level it lacks).
 SEVERITIES = {name: entry.syslog for name, entry in LEVELS.items()}

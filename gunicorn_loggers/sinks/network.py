@@ -16,9 +16,6 @@ from ..encoding import encode_line
 from ..framing import FrameEncoder
 from ._base import Sink
 
-#: When the error log keeps a local copy: while the endpoint is not delivering, always, or never.
-LOCAL_COPY_POLICIES = ("down", "always", "off")
-
 
 class NetworkSink:
     """A record sink whose records go through ``engine`` as frames of ``kind``; ``local`` receives the local copy.
