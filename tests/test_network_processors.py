@@ -125,3 +125,15 @@ def test_the_console_renderer_is_refused_by_every_network_logger_with_one_line(t
         f"Error: GUNICORN_LOGGERS_RENDERER=console: {logger} sends JSON records to a collector; "
         "the console renderer is for a terminal (use json or auto)"
     ]
+
+
+def test_a_json_logger_runs_the_processors_too(gunicorn):
+    """The renderer is a part of every logger: JsonLogger with processors named runs the chain."""
+    server = gunicorn(logger_class="gunicorn_loggers.JsonLogger", env={"GUNICORN_LOGGERS_PROCESSORS": PROCESSORS})
+    for path in ("/item/3", "/drop%20me", "/log"):
+        assert server.request(path)[0] in (200, 404)
+    records = server.wait_for_access(2)
+    assert [r["url"]["path"] for r in records] == ["/item/3", "/log"]
+    assert all(r["region"] == "eu-west-1" for r in records)
+    (app,) = server.wait_for(lambda: [r for r in server.error_records() if r.get("message") == "app says hello"])
+    assert app["region"] == "eu-west-1"
