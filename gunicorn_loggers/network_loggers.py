@@ -3,10 +3,11 @@
 ``SocketLogger`` (NDJSON over tcp, udp, unix), ``SyslogLogger`` (RFC 5424),
 ``HttpLogger`` (NDJSON, Loki or ``_bulk`` over http/https), ``OtlpLogger``
 (OTLP/HTTP JSON) and ``FluentLogger`` (Fluentd forward). Each is a
-:class:`~gunicorn_loggers.loggers.JsonLogger` with a different sink: the access
-log and the error log (with the app's records) go through one
-:class:`~gunicorn_loggers.delivery.DeliveryEngine` per process, in front of the
-logger's :class:`~gunicorn_loggers.transports.Transport`. What stays local:
+:class:`NetworkLogger` naming its :mod:`~gunicorn_loggers.destinations` (the
+transport and the frame encoder of its collector): the access log and the error
+log (with the app's records) go through one
+:class:`~gunicorn_loggers.delivery.DeliveryEngine` per process, in front of that
+transport. What stays local:
 
 * delivery reports (connection lost or restored, drops, the totals at exit) go to
   the local error log (``--error-logfile``, stderr by default), never to the
@@ -20,30 +21,27 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
-import ssl
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from socket import SOCK_DGRAM
 from typing import Any
-from urllib.parse import unquote
-
-from gunicorn.glogging import SYSLOG_FACILITIES
 
 from .config import Settings, option_environment
-from .delivery import DeliveryEngine, Endpoint, parse_endpoint
+from .delivery import DeliveryEngine
+from .destinations import Destination
+from .destinations.fluent import FluentDestination
+from .destinations.http import HttpDestination
+from .destinations.otlp import OtlpDestination
+from .destinations.socket import SocketDestination
+from .destinations.syslog import SyslogDestination
 from .formatter import JsonFormatter
 from .framing import FrameEncoder
-from .framing.ndjson import JsonDatagramEncoder, JsonLineEncoder
-from .framing.syslog import SyslogEncoder
 from .loggers import JsonLogger, close_sinks
-from .options import DEFAULT_BULK_INDEX, PREFIX, ConfigError, default_of, given, option_value
+from .options import PREFIX, ConfigError, default_of, option_value
 from .sinks import Sink
 from .sinks.network import NetworkSink, TeeSink
 from .sinks.stream import StreamSink
 from .transports import Transport
-from .transports.socket import SocketTransport
 
 
 @dataclass(frozen=True)
@@ -76,6 +74,8 @@ class NetworkLogger(JsonLogger):
 
     network: NetworkSettings
     engine: DeliveryEngine
+    #: Where records go: the class of a :class:`~gunicorn_loggers.destinations.Destination`.
+    destination: type[Destination]
 
     def __init__(self, cfg: Any) -> None:
         self._making_for: str | None = None
@@ -84,23 +84,36 @@ class NetworkLogger(JsonLogger):
 
     # -- what subclasses say ------------------------------------------------------------------
 
-    def endpoint(self, cfg: Any, network: NetworkSettings) -> Endpoint:
-        raise NotImplementedError
-
     def transport(self, cfg: Any, network: NetworkSettings) -> Transport:
-        """How batches cross the wire; raise ConfigError for a bad option, before anything changes."""
-        return SocketTransport(self.endpoint(cfg, network))
+        """How batches cross the wire; raise ConfigError for a bad option, before anything changes.
+
+        The destination's, unless a subclass says otherwise."""
+        return self._prepared_destination.transport()
 
     def encoder(self, kind: str) -> FrameEncoder:
         """How a record of ``kind`` (access or error) becomes a frame of this logger's wire format."""
-        raise NotImplementedError
+        return self._destination.encoder(kind)
 
     def sends_access_log(self) -> bool:
-        return True
+        return self._destination.sends_access_log()
 
     # -- set-up, run again on SIGHUP ----------------------------------------------------------
 
-    _set_up_state = (*JsonLogger._set_up_state, "network", "engine", "_signature", "_local_error_sink")
+    _set_up_state = (
+        *JsonLogger._set_up_state,
+        "network",
+        "engine",
+        "_signature",
+        "_local_error_sink",
+        "_destination",
+    )
+
+    def check(self, cfg: Any) -> Settings:
+        """The settings, in the schema the destination's wire format is made of if it has one (OTLP: otel),
+        before anything (the access line writer, the formatters) is built."""
+        settings = super().check(cfg)
+        schema = self.destination.schema
+        return settings if schema is None else dataclasses.replace(settings, schema=schema)
 
     def prepare(self, cfg: Any, settings: Any) -> None:
         if settings.renderer == "console":
@@ -108,14 +121,17 @@ class NetworkLogger(JsonLogger):
                 f"{PREFIX}RENDERER=console: {type(self).__name__} sends JSON records to a collector; "
                 f"the console renderer is for a terminal (use json or auto)"
             )
-        super().prepare(cfg, settings)
         network = load_network_settings(cfg, logger=type(self))
-        transport = self.transport(cfg, network)  # a bad address fails here, before anything changes
+        # a bad address fails here, before anything changes
+        self._prepared_destination = self.destination(cfg, option_environment(cfg), network, type(self))
+        super().prepare(cfg, settings)
+        transport = self.transport(cfg, network)
         self._prepared = (network, transport)
 
     def _install(self, cfg: Any, settings: Any) -> None:
         network, transport = self._prepared
         self.network = network
+        self._destination = self._prepared_destination
         self.engine = DeliveryEngine(
             transport,
             max_records=network.buffer_records,
@@ -225,21 +241,7 @@ class NetworkLogger(JsonLogger):
 class SocketLogger(NetworkLogger):
     """Newline-delimited JSON to ``GUNICORN_LOGGERS_URL`` (Vector, Fluent Bit, Logstash ``json_lines``)."""
 
-    def endpoint(self, cfg: Any, network: NetworkSettings) -> Endpoint:
-        if network.url is None:
-            raise ConfigError(f"{PREFIX}URL is required by SocketLogger, e.g. {PREFIX}URL=tcp://127.0.0.1:5170")
-        try:
-            endpoint = parse_endpoint(network.url)
-        except ValueError as exc:
-            raise ConfigError(f"{PREFIX}URL: {exc}") from None
-        if endpoint.socktype is None:  # NDJSON is a stream format: unix:///PATH means a stream socket
-            endpoint = Endpoint("unix", path=endpoint.path)
-        return endpoint
-
-    def encoder(self, kind: str) -> FrameEncoder:
-        if self.engine.endpoint is not None and self.engine.endpoint.socktype == SOCK_DGRAM:
-            return JsonDatagramEncoder(self.network.max_datagram)
-        return JsonLineEncoder()
+    destination = SocketDestination
 
 
 class SyslogLogger(NetworkLogger):
@@ -250,303 +252,28 @@ class SyslogLogger(NetworkLogger):
     ``--disable-redirect-access-to-syslog`` keeps access records out of syslog.
     """
 
-    def endpoint(self, cfg: Any, network: NetworkSettings) -> Endpoint:
-        try:
-            endpoint = parse_endpoint(cfg.syslog_addr, default_port=514)
-        except ValueError as exc:
-            raise ConfigError(f"--log-syslog-to: {exc}") from None
-        if endpoint.socktype is None:  # /dev/log and friends are datagram sockets on Linux
-            endpoint = Endpoint("unix", path=endpoint.path, socktype=SOCK_DGRAM)
-        facility = (cfg.syslog_facility or "user").lower()
-        if facility not in SYSLOG_FACILITIES:
-            raise ConfigError(f"--log-syslog-facility {facility!r} is not one of: {', '.join(SYSLOG_FACILITIES)}")
-        self._facility = SYSLOG_FACILITIES[facility]
-        self._app_name = (cfg.syslog_prefix or cfg.proc_name or "gunicorn").replace(":", ".")
-        return endpoint
-
-    def encoder(self, kind: str) -> FrameEncoder:
-        if self.engine.endpoint is not None and self.engine.endpoint.socktype == SOCK_DGRAM:
-            transport = "datagram"
-        else:
-            transport = self.network.syslog_framing
-        return SyslogEncoder(
-            self._facility,
-            self._app_name,
-            msgid=kind,
-            transport=transport,
-            max_datagram=self.network.max_datagram,
-            bom=self.network.syslog_bom,
-        )
-
-    def sends_access_log(self) -> bool:
-        return not self.cfg.disable_redirect_access_to_syslog
-
-
-# -- collectors over HTTP and Fluentd forward ---------------------------------------------------
-
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def parse_headers(raw: str, option: str, env: Mapping[str, str], secrets: Any, percent_decoded: bool = False) -> dict:
-    """``Name=Value,Name=Value`` as a dict; ``${VAR}`` in a value is taken from ``env``.
-
-    Error messages name the option and the header, never a value: values are
-    usually credentials. Every value is added to ``secrets``.
-    """
-    headers: dict[str, str] = {}
-    for number, item in enumerate(raw.split(","), 1):
-        if not item.strip():
-            continue
-        name, sep, value = item.partition("=")
-        name = name.strip()
-        if not sep or not _HEADER_NAME.match(name):
-            raise ConfigError(f"{option}: item {number} is not Name=Value with a valid header name")
-
-        def expand(match: re.Match[str], name: str = name) -> str:
-            variable = match.group(1)
-            if variable not in env:
-                raise ConfigError(f"{option}: header {name} uses ${{{variable}}}, which is not set in the environment")
-            secrets.add(env[variable])
-            return env[variable]
-
-        value = _VARIABLE.sub(expand, value.strip())
-        if percent_decoded:
-            value = unquote(value)
-        if any(c in value for c in "\r\n\0"):
-            raise ConfigError(f"{option}: the value of header {name} contains a line break")
-        secrets.add(value)
-        headers[name] = value
-    return headers
-
-
-def _check_ca_file(ca_file: str | None, option: str) -> str | None:
-    """Load ``ca_file`` once to fail at start-up; each process then builds its own context."""
-    from .transports.http import tls_context
-
-    try:
-        tls_context(ca_file)
-    except (OSError, ssl.SSLError, ValueError) as exc:
-        raise ConfigError(f"{option}={ca_file!r}: cannot load the certificates: {exc.__class__.__name__}") from None
-    return ca_file
-
-
-def _http_target(url: str, option: str, secrets: Any) -> Any:
-    from .transports.http import parse_http_url
-
-    try:
-        return parse_http_url(url, secrets)
-    except ValueError as exc:
-        raise ConfigError(f"{option}: {exc}") from None
+    destination = SyslogDestination
 
 
 class HttpLogger(NetworkLogger):
-    """Batches of records POSTed to ``GUNICORN_LOGGERS_URL``: NDJSON, Grafana Loki push or ``_bulk``.
+    """Batches of records POSTed to ``GUNICORN_LOGGERS_URL``: NDJSON, Grafana Loki push or ``_bulk``
+    (``GUNICORN_LOGGERS_HTTP_FORMAT``)."""
 
-    ``GUNICORN_LOGGERS_HTTP_FORMAT`` picks the body: ``ndjson`` (Vector, Fluent Bit
-    and Logstash ``http`` inputs), ``loki`` (``/loki/api/v1/push``) or ``bulk``
-    (Elasticsearch / OpenSearch ``_bulk`` with ``create`` actions, for data streams).
-    """
-
-    def _format(self, cfg: Any, env: Mapping[str, str], target: Any) -> Any:
-        from .config import load_settings
-        from .transports.http import BulkFormat, LokiFormat, NdjsonFormat
-
-        self._http_format = option_value(env, "HTTP_FORMAT", type(self))
-        if self._http_format == "loki":
-            return LokiFormat(load_settings(cfg, env=env, logger=type(self)).service_name)
-        if self._http_format == "bulk":
-            index = option_value(env, "BULK_INDEX", type(self))
-            if index is None and not target.path.rstrip("/").endswith("/_bulk"):
-                raise ConfigError(f"{PREFIX}URL for the bulk format ends in /_bulk or /<data stream>/_bulk")
-            if index is not None and target.path.rstrip("/") != "/_bulk":
-                # Elasticsearch takes the action's _index over the URL's: one of them would be ignored
-                raise ConfigError(
-                    f"{PREFIX}BULK_INDEX={index!r} names a data stream and so does {PREFIX}URL "
-                    f"(.../<data stream>/_bulk): keep one of them"
-                )
-            if index is None and target.path.rstrip("/") == "/_bulk":
-                index = DEFAULT_BULK_INDEX
-            return BulkFormat(index)
-        return NdjsonFormat()
-
-    def transport(self, cfg: Any, network: NetworkSettings) -> Transport:
-        from .transports.http import HttpTransport, Secrets
-
-        env = option_environment(cfg)
-        if network.url is None:
-            raise ConfigError(f"{PREFIX}URL is required by HttpLogger, e.g. {PREFIX}URL=http://127.0.0.1:8080/logs")
-        secrets = Secrets()
-        target = _http_target(network.url, f"{PREFIX}URL", secrets)
-        body_format = self._format(cfg, env, target)
-        own_headers = option_value(env, "HTTP_HEADERS", type(self)) or ""
-        headers = parse_headers(own_headers, f"{PREFIX}HTTP_HEADERS", env, secrets)
-        ca_file = option_value(env, "CA_FILE", type(self))
-        if target.scheme == "https":
-            _check_ca_file(ca_file, f"{PREFIX}CA_FILE")
-        return HttpTransport(
-            target,
-            body_format,
-            headers=headers,
-            gzip_body=option_value(env, "HTTP_GZIP", type(self)),
-            ca_file=ca_file,
-            connect_timeout=option_value(env, "CONNECT_TIMEOUT", type(self)),
-            read_timeout=option_value(env, "READ_TIMEOUT", type(self)),
-            secrets=secrets,
-        )
-
-    def encoder(self, kind: str) -> FrameEncoder:
-        return JsonLineEncoder()  # the body format (NDJSON, Loki, _bulk) assembles the lines
-
-
-#: Where OTLP/HTTP logs go when no variable says otherwise (the specification's default).
-OTLP_DEFAULT_ENDPOINT = "http://localhost:4318/v1/logs"
-
-
-def _otel(env: Mapping[str, str], name: str) -> str | None:
-    """``OTEL_EXPORTER_OTLP_LOGS_<name>``, else ``OTEL_EXPORTER_OTLP_<name>``: the signal-specific one wins."""
-    for key in (f"OTEL_EXPORTER_OTLP_LOGS_{name}", f"OTEL_EXPORTER_OTLP_{name}"):
-        value = (env.get(key) or "").strip()
-        if value:
-            return value
-    return None
-
-
-def otlp_endpoint(env: Mapping[str, str]) -> tuple[str, str]:
-    """The logs URL and the variable it came from, as the OpenTelemetry specification says."""
-    logs = (env.get("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT") or "").strip()
-    if logs:
-        return logs, "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"
-    base = (env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "").strip()
-    if base:
-        return base.rstrip("/") + "/v1/logs", "OTEL_EXPORTER_OTLP_ENDPOINT"
-    url = option_value(env, "URL")
-    if url:
-        return url, f"{PREFIX}URL"
-    return OTLP_DEFAULT_ENDPOINT, "the default endpoint"
-
-
-def resource_attributes(env: Mapping[str, str]) -> dict[str, str]:
-    """``OTEL_RESOURCE_ATTRIBUTES`` (``key=value,key=value``, values percent-encoded)."""
-    attributes: dict[str, str] = {}
-    for item in (env.get("OTEL_RESOURCE_ATTRIBUTES") or "").split(","):
-        key, sep, value = item.partition("=")
-        if sep and key.strip():
-            attributes[key.strip()] = unquote(value.strip())
-    return attributes
+    destination = HttpDestination
 
 
 class OtlpLogger(NetworkLogger):
-    """OTLP/HTTP with JSON bodies to an OpenTelemetry Collector (or any OTLP logs endpoint).
+    """OTLP/HTTP with JSON bodies to an OpenTelemetry Collector, configured by the ``OTEL_EXPORTER_OTLP_*``
+    variables; records are always in the ``otel`` schema."""
 
-    Follows the OpenTelemetry exporter variables: ``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT``
-    (used as it is), ``OTEL_EXPORTER_OTLP_ENDPOINT`` (``/v1/logs`` appended),
-    ``..._HEADERS``, ``..._COMPRESSION``, ``..._CERTIFICATE``, ``..._TIMEOUT``,
-    ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES``. Records are always in
-    the ``otel`` schema: the wire format is the schema.
-    """
-
-    def prepare(self, cfg: Any, settings: Any) -> None:
-        env = option_environment(cfg)
-        chosen = given(env, "SCHEMA")
-        if chosen is not None and chosen.lower() != "otel":
-            raise ConfigError(f"{PREFIX}SCHEMA={chosen!r}: OtlpLogger sends the otel schema; leave it unset")
-        for option in ("HTTP_FORMAT", "BULK_INDEX"):
-            if given(env, option) is not None:
-                raise ConfigError(f"{PREFIX}{option} is for HttpLogger; OtlpLogger always sends OTLP/JSON")
-        super().prepare(cfg, settings)
-
-    def check(self, cfg: Any) -> Settings:
-        """The settings in the otel schema, before anything (the access line writer, the formatters) is built."""
-        return dataclasses.replace(super().check(cfg), schema="otel")
-
-    def transport(self, cfg: Any, network: NetworkSettings) -> Transport:
-        from .transports.http import HttpTransport, OtlpFormat, Secrets
-
-        env = option_environment(cfg)
-        url, source = otlp_endpoint(env)
-        secrets = Secrets()
-        target = _http_target(url, source, secrets)
-        headers: dict[str, str] = {}
-        for key in ("OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_LOGS_HEADERS"):
-            headers.update(parse_headers(env.get(key) or "", key, env, secrets, percent_decoded=True))
-        own_headers = option_value(env, "HTTP_HEADERS", type(self)) or ""
-        headers.update(parse_headers(own_headers, f"{PREFIX}HTTP_HEADERS", env, secrets))
-        protocol = _otel(env, "PROTOCOL")
-        if protocol is not None and protocol not in ("http/json", "http/protobuf"):
-            raise ConfigError(f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r}: OtlpLogger speaks OTLP/HTTP (http/json)")
-        compression = (_otel(env, "COMPRESSION") or "").lower()
-        if compression not in ("", "gzip", "none"):
-            raise ConfigError(f"OTEL_EXPORTER_OTLP_COMPRESSION={compression!r} is not one of: gzip, none")
-        gzip_body = compression == "gzip" or option_value(env, "HTTP_GZIP", type(self))
-        read_timeout = option_value(env, "READ_TIMEOUT", type(self))
-        timeout_ms = _otel(env, "TIMEOUT")
-        if timeout_ms is not None and given(env, "READ_TIMEOUT") is None:
-            try:
-                read_timeout = max(0.1, float(timeout_ms) / 1000)
-            except ValueError:
-                raise ConfigError(
-                    f"OTEL_EXPORTER_OTLP_TIMEOUT={timeout_ms!r} is not a number of milliseconds"
-                ) from None
-        ca_file = option_value(env, "CA_FILE", type(self)) or _otel(env, "CERTIFICATE")
-        if target.scheme == "https":
-            _check_ca_file(ca_file, "the CA file")
-        resource = resource_attributes(env)
-        named = option_value(env, "SERVICE_NAME", type(self)) or (env.get("OTEL_SERVICE_NAME") or "").strip()
-        overrides = {}
-        if "service.name" in resource:
-            service_name = resource.pop("service.name")
-            if not named:
-                overrides["service.name"] = service_name
-        return HttpTransport(
-            target,
-            OtlpFormat(resource_defaults=resource, resource_overrides=overrides),
-            headers=headers,
-            gzip_body=gzip_body,
-            ca_file=ca_file,
-            connect_timeout=option_value(env, "CONNECT_TIMEOUT", type(self)),
-            read_timeout=read_timeout,
-            secrets=secrets,
-        )
-
-    def encoder(self, kind: str) -> FrameEncoder:
-        from .framing.otlp import OtlpRecordEncoder
-
-        return OtlpRecordEncoder()
+    destination = OtlpDestination
 
 
 class FluentLogger(NetworkLogger):
-    """Fluentd forward protocol (PackedForward with acks) to a Fluentd or Fluent Bit ``forward`` input.
+    """Fluentd forward protocol (PackedForward with acks) to a Fluentd or Fluent Bit ``forward`` input at
+    ``GUNICORN_LOGGERS_URL``; a batch counts as delivered when its chunk is acknowledged."""
 
-    ``GUNICORN_LOGGERS_URL`` is ``tcp://HOST[:24224]`` or ``unix:///PATH``; access
-    records are tagged ``gunicorn.access`` and the error log ``gunicorn.error``
-    (``GUNICORN_LOGGERS_FLUENT_TAG`` changes the prefix). A batch counts as
-    delivered when the receiver acknowledges its chunk.
-    """
-
-    def transport(self, cfg: Any, network: NetworkSettings) -> Transport:
-        from .transports.fluent import ForwardTransport
-
-        env = option_environment(cfg)
-        if network.url is None:
-            raise ConfigError(f"{PREFIX}URL is required by FluentLogger, e.g. {PREFIX}URL=tcp://127.0.0.1:24224")
-        try:
-            endpoint = parse_endpoint(network.url, default_port=24224, schemes=("tcp", "unix"))
-        except ValueError as exc:
-            raise ConfigError(f"{PREFIX}URL: {exc}") from None
-        if endpoint.scheme == "unix":
-            endpoint = Endpoint("unix", path=endpoint.path)  # forward is a stream protocol
-        prefix = option_value(env, "FLUENT_TAG", type(self))
-        return ForwardTransport(
-            endpoint,
-            {"access": f"{prefix}.access", "error": f"{prefix}.error"},
-            ack_timeout=option_value(env, "READ_TIMEOUT", type(self)),
-        )
-
-    def encoder(self, kind: str) -> FrameEncoder:
-        from .framing.fluent import FluentEntryEncoder
-
-        return FluentEntryEncoder()
+    destination = FluentDestination
 
 
 __all__ = [
