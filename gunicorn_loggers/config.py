@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .access_rules import DEFAULT_LEVELS, AccessPolicy
 from .options import (
     DEFAULT_REDACT_HEADERS,
     DEFAULT_REDACT_QUERY,
@@ -30,6 +31,7 @@ from .options import (
     ConfigError,
     default_of,
     ignored_options,
+    option_value,
 )
 
 __all__ = [
@@ -158,10 +160,29 @@ def load_settings(
 
 def _access_policy(env: Mapping[str, str]) -> Any:
     """The policy the ACCESS_* options give, or None when they leave every record as it was."""
-    from .access_policy import load_access_policy  # it reads the options' table
-
     policy = load_access_policy(env)
     return None if policy.is_default else policy
+
+
+def load_access_policy(env: Mapping[str, str]) -> AccessPolicy:
+    """The policy of the ACCESS_* options in ``env``, each parsed by the options' table."""
+    skip = option_value(env, "ACCESS_SKIP") or ((), (), (), ())
+    slow = option_value(env, "ACCESS_SLOW")
+    levels = tuple({**DEFAULT_LEVELS, **dict(option_value(env, "ACCESS_LEVELS"))}.items())
+    if slow is None and "slow" in dict(levels):
+        raise ConfigError(f"{PREFIX}ACCESS_LEVELS sets a level for slow requests: set {PREFIX}ACCESS_SLOW too")
+    if slow is not None and "slow" not in dict(levels):
+        levels = (*levels, ("slow", "warning"))  # a slow request is worth a look unless told otherwise
+    return AccessPolicy(
+        skip_paths=frozenset(skip[0]),
+        skip_path_prefixes=tuple(skip[1]),
+        skip_agents=frozenset(skip[2]),
+        skip_agent_prefixes=tuple(skip[3]),
+        sample_rate=option_value(env, "ACCESS_SAMPLE"),
+        keep_client_errors=option_value(env, "ACCESS_KEEP_4XX"),
+        slow_seconds=slow,
+        levels=levels,
+    )
 
 
 _active: Settings | None = None

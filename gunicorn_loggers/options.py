@@ -21,12 +21,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-PREFIX = "GUNICORN_LOGGERS_"
-
-
-class ConfigError(RuntimeError):
-    """A user's mistake in an option: one line, no traceback (gunicorn prints it)."""
-
+from .access_rules import parse_levels, parse_skip_patterns
+from .errors import PREFIX, ConfigError
 
 #: The logger classes of gunicorn-loggers, by the name users give ``--logger-class``.
 EVERY_LOGGER = (
@@ -335,16 +331,8 @@ class Custom:
         return ""
 
 
-def _access_skip(raw: str, variable: str) -> Any:
-    from .access_policy import parse_skip_patterns  # the policy module reads this one's table
-
-    return parse_skip_patterns(raw, variable)
-
-
-def _access_levels(raw: str, variable: str) -> Any:
-    from .access_policy import parse_levels
-
-    return parse_levels(raw, variable)
+_access_skip = parse_skip_patterns
+_access_levels = parse_levels
 
 
 # -- the table -----------------------------------------------------------------------------------------

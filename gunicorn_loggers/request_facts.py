@@ -24,7 +24,8 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from . import process_id
-from .access_policy import LEVELS, Kept
+from .access_policy import Kept
+from .access_rules import LEVELS
 from .config import Settings
 from .correlation import (
     TraceContext,
