@@ -27,7 +27,40 @@ _TRACEBACK_KEYS = ("exc_info", "stack_info")
 _ABSENT = object()
 
 
-class JsonFormatter(BaseJsonFormatter):
+#: A record for a sink that encodes it itself: its dict (or its line), its level and its time in ns.
+RecordEvent = tuple[dict[str, Any] | None, bytes | None, str, int]
+
+
+def line_event(record: logging.LogRecord, text: str) -> RecordEvent:
+    """A line made elsewhere (by another logger of ours, a user's formatter), with its record's level and time."""
+    line = text.encode("utf-8", "backslashreplace") + b"\n"
+    return None, line, canonical(record.levelname.lower(), record.levelno), int(record.created * 1e9)
+
+
+class RecordCapture:
+    """``record_of``: the formatter builds the record as ``format`` would, and keeps it instead of encoding it.
+
+    A handler formats one record at a time, under its lock, so one slot per formatter will do. The
+    formatter's last step stores ``(dict, None, level, time_ns)`` in ``_captured`` while ``_capturing``.
+    """
+
+    _capturing = False
+    _captured: RecordEvent | None = None
+
+    def record_of(self, record: logging.LogRecord) -> RecordEvent | None:
+        """The record, its level and time for a sink that encodes records itself; ``None``: nothing to write."""
+        if getattr(record, PREBUILT, False):  # a line another logger of ours made: it travels as it is
+            return line_event(record, record.getMessage())
+        self._capturing, self._captured = True, None
+        try:
+            self.format(record)  # type: ignore[attr-defined]
+        finally:
+            self._capturing = False
+        captured, self._captured = self._captured, None
+        return captured
+
+
+class JsonFormatter(RecordCapture, BaseJsonFormatter):
     """Formats records as one JSON object in the chosen schema.
 
     ``schema`` (``ecs``, ``otel``, ``gcp``, ``flat``) overrides the running
@@ -43,33 +76,16 @@ class JsonFormatter(BaseJsonFormatter):
         # A subclass can change the record in place (``process_log_record``): it gets private
         # copies of the parts records share, or its change would reach later records.
         self._unshare = type(self) is not JsonFormatter
-        #: ``record_of`` in progress: the dict ``serialize_log_record`` is given is kept, not encoded.
-        #: A handler formats one record at a time, under its lock, so one slot per formatter will do.
-        self._capturing = False
-        self._captured: dict[str, Any] | None = None
+        #: The level and time of the record being formatted, for ``record_of``.
         self._meta: tuple[str, int] = ("info", 0)
 
     @property
     def builder(self) -> RecordBuilder:
         return builder_for(self._fixed_settings or active_settings())
 
-    def record_of(self, record: logging.LogRecord) -> tuple[dict[str, Any] | None, bytes | None, str, int] | None:
-        """``(record dict, None, level, time_ns)`` for a sink that encodes records itself, built as
-        ``format`` builds its line; ``None`` when nothing is to be written."""
-        if getattr(record, PREBUILT, False):  # a line another logger of ours made: it travels as it is
-            line = record.getMessage().encode("utf-8", "backslashreplace") + b"\n"
-            return None, line, canonical(record.levelname.lower(), record.levelno), int(record.created * 1e9)
-        self._capturing, self._captured = True, None
-        try:
-            self.format(record)
-        finally:
-            self._capturing = False
-        captured, self._captured = self._captured, None
-        return None if captured is None else (captured, None, *self._meta)
-
     def serialize_log_record(self, log_data: dict[str, Any]) -> str:
         if self._capturing:
-            self._captured = log_data
+            self._captured = (log_data, None, *self._meta)
             return ""
         return super().serialize_log_record(log_data)
 

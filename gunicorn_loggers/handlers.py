@@ -6,6 +6,7 @@ import logging
 import time
 
 from .encoding import encode_line
+from .formatter import line_event
 from .levels import canonical
 from .sinks import RecordSink, Sink, takes_records
 
@@ -36,20 +37,7 @@ class SinkHandler(logging.Handler):
     def write_last_resort(self, record: logging.LogRecord, exc: Exception) -> None:
         """A bug of ours must not put a traceback into the JSON stream: one minimal record instead."""
         try:
-            message = record.getMessage()
-        except Exception:
-            message = repr(record.msg)
-        try:
-            self.sink.write(
-                encode_line(
-                    {
-                        "message": message,
-                        "level": record.levelname.lower(),
-                        "logger": record.name,
-                        "logging_error": f"{type(exc).__name__}: {exc}",
-                    }
-                )
-            )
+            self.sink.write(encode_line(last_resort_fields(record, exc)))
         except Exception:
             self.handleError(record)
 
@@ -78,9 +66,7 @@ class RecordHandler(SinkHandler):
                 return
             text = self.format(record)  # a formatter of the user's own: its line, as it made it
             if text:
-                line = text.encode("utf-8", "backslashreplace") + b"\n"
-                level = canonical(record.levelname.lower(), record.levelno)
-                self.sink.write_record(None, line, level, int(record.created * 1e9))
+                self.sink.write_record(*line_event(record, text))
         except RecursionError:
             raise
         except Exception as exc:
@@ -88,19 +74,24 @@ class RecordHandler(SinkHandler):
 
     def write_last_resort(self, record: logging.LogRecord, exc: Exception) -> None:
         try:
-            message = record.getMessage()
-        except Exception:
-            message = repr(record.msg)
-        try:
-            fields = {
-                "message": message,
-                "level": record.levelname.lower(),
-                "logger": record.name,
-                "logging_error": f"{type(exc).__name__}: {exc}",
-            }
-            self.sink.write_record(fields, None, canonical(record.levelname.lower(), record.levelno), time.time_ns())
+            level = canonical(record.levelname.lower(), record.levelno)
+            self.sink.write_record(last_resort_fields(record, exc), None, level, time.time_ns())
         except Exception:
             self.handleError(record)
+
+
+def last_resort_fields(record: logging.LogRecord, exc: Exception) -> dict[str, str]:
+    """The few fields of a record whose formatting failed in our code: its message, level, logger, the error."""
+    try:
+        message = record.getMessage()
+    except Exception:
+        message = repr(record.msg)
+    return {
+        "message": message,
+        "level": record.levelname.lower(),
+        "logger": record.name,
+        "logging_error": f"{type(exc).__name__}: {exc}",
+    }
 
 
 def handler_for(sink: Sink | RecordSink, formatter: logging.Formatter) -> SinkHandler:

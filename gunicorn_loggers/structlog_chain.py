@@ -26,8 +26,7 @@ from pythonjsonlogger.core import RESERVED_ATTRS, merge_record_extra
 
 from .config import PREFIX, ConfigError
 from .encoding import encode_line
-from .formatter import broken_record
-from .levels import canonical
+from .formatter import RecordCapture, broken_record
 from .pretty import concise_line
 from .record_builder import DroppedRecord, RecordBuilder
 from .schemas import Schema
@@ -193,30 +192,13 @@ def _is_exc_info(value: tuple) -> bool:
     )
 
 
-class StructlogFormatter(structlog.stdlib.ProcessorFormatter):
+class StructlogFormatter(RecordCapture, structlog.stdlib.ProcessorFormatter):
     """Formats stdlib records and structlog events alike through :class:`Chain`."""
 
     def __init__(self, builder: Callable[[], RecordBuilder], chain: Chain) -> None:
         super().__init__(processors=[self._render], use_get_message=True, pass_foreign_args=True)
         self._builder = builder
         self._chain = chain
-        #: As JsonFormatter's: ``record_of`` keeps the processed dict instead of rendering it.
-        self._capturing = False
-        self._captured: tuple[dict[str, Any], None, str, int] | None = None
-
-    def record_of(self, record: logging.LogRecord) -> tuple[dict[str, Any] | None, bytes | None, str, int] | None:
-        """``(processed record dict, None, level, time_ns)`` for a sink that encodes records itself;
-        ``None`` when a processor or the access-log policy dropped the event."""
-        if getattr(record, PREBUILT, False):
-            line = record.getMessage().encode("utf-8", "backslashreplace") + b"\n"
-            return None, line, canonical(record.levelname.lower(), record.levelno), int(record.created * 1e9)
-        self._capturing, self._captured = True, None
-        try:
-            self.format(record)
-        finally:
-            self._capturing = False
-        captured, self._captured = self._captured, None
-        return captured
 
     def format(self, record: logging.LogRecord) -> str:
         if getattr(record, PREBUILT, False):

@@ -1,4 +1,4 @@
-"""What the HTTP destinations (HttpLogger's and OtlpLogger's) check alike: the URL and the CA file."""
+"""What the HTTP destinations (HttpLogger's and OtlpLogger's) share: checking the URL and the CA file, the transport."""
 
 from __future__ import annotations
 
@@ -27,3 +27,19 @@ def http_target(url: str, option: str, secrets: Any) -> Any:
         return parse_http_url(url, secrets)
     except ValueError as exc:
         raise ConfigError(f"{option}: {exc}") from None
+
+
+def http_transport(destination: Any, body_format: Any) -> Any:
+    """The HTTP transport of ``destination`` (its target, headers, TLS and timeouts) with ``body_format``."""
+    from ..transports.http import HttpTransport
+
+    return HttpTransport(
+        destination.target,
+        body_format,
+        headers=destination.headers,
+        gzip_body=destination.gzip_body,
+        ca_file=destination.ca_file,
+        connect_timeout=destination.connect_timeout,
+        read_timeout=destination.read_timeout,
+        secrets=destination.secrets,
+    )

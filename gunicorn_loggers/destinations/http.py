@@ -10,7 +10,7 @@ from ..framing.ndjson import JsonLineEncoder
 from ..options import DEFAULT_BULK_INDEX, PREFIX, ConfigError, option_value
 from ..transports import Transport
 from ._headers import parse_headers
-from ._http import check_ca_file, http_target
+from ._http import check_ca_file, http_target, http_transport
 
 
 class HttpDestination:
@@ -60,18 +60,7 @@ class HttpDestination:
         return NdjsonFormat()
 
     def transport(self) -> Transport:
-        from ..transports.http import HttpTransport
-
-        return HttpTransport(
-            self.target,
-            self.body_format,
-            headers=self.headers,
-            gzip_body=self.gzip_body,
-            ca_file=self.ca_file,
-            connect_timeout=self.connect_timeout,
-            read_timeout=self.read_timeout,
-            secrets=self.secrets,
-        )
+        return http_transport(self, self.body_format)
 
     def encoder(self, kind: str) -> FrameEncoder:
         return JsonLineEncoder()  # the body format (NDJSON, Loki, _bulk) assembles the lines

@@ -16,7 +16,7 @@ from ..framing import FrameEncoder
 from ..options import PREFIX, ConfigError, given, option_value
 from ..transports import Transport
 from ._headers import parse_headers
-from ._http import check_ca_file, http_target
+from ._http import check_ca_file, http_target, http_transport
 
 #: Where OTLP/HTTP logs go when no variable says otherwise (the specification's default).
 OTLP_DEFAULT_ENDPOINT = "http://localhost:4318/v1/logs"
@@ -105,17 +105,10 @@ class OtlpDestination:
         self.resource_defaults = resource
 
     def transport(self) -> Transport:
-        from ..transports.http import HttpTransport, OtlpFormat
+        from ..transports.http import OtlpFormat
 
-        return HttpTransport(
-            self.target,
-            OtlpFormat(resource_defaults=self.resource_defaults, resource_overrides=self.resource_overrides),
-            headers=self.headers,
-            gzip_body=self.gzip_body,
-            ca_file=self.ca_file,
-            connect_timeout=self.connect_timeout,
-            read_timeout=self.read_timeout,
-            secrets=self.secrets,
+        return http_transport(
+            self, OtlpFormat(resource_defaults=self.resource_defaults, resource_overrides=self.resource_overrides)
         )
 
     def encoder(self, kind: str) -> FrameEncoder:
