@@ -54,13 +54,13 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from . import _process_hooks
-from ._unpatched import allocate_lock as _allocate_lock
-from ._unpatched import start_new_thread as _start_new_thread
-from .frames import Frame
-from .process_id import current_pid
-from .transports import Outcome, Transport, describe_error
-from .transports.socket import SCHEMES, SOCKET_TIMEOUT, Endpoint, SocketTransport, open_connection, parse_endpoint
+from .. import _process_hooks
+from .._unpatched import allocate_lock as _allocate_lock
+from .._unpatched import start_new_thread as _start_new_thread
+from ..frames import Frame
+from ..process_id import current_pid
+from ..transports import Outcome, Transport, describe_error
+from ..transports.socket import SCHEMES, SOCKET_TIMEOUT, Endpoint, SocketTransport, open_connection, parse_endpoint
 
 #: Reconnect delays: first, growth factor and ceiling (seconds); each is jittered to 50-100 %.
 BACKOFF_FIRST, BACKOFF_FACTOR, BACKOFF_MAX = 0.1, 2.0, 5.0
