@@ -382,7 +382,7 @@ def parse_headers(raw: str, option: str, env: Mapping[str, str], secrets: Any, p
 
 def _check_ca_file(ca_file: str | None, option: str) -> str | None:
     """Load ``ca_file`` once to fail at start-up; each process then builds its own context."""
-    from .transports.http import tls_context
+    from .transports._tls import tls_context
 
     try:
         tls_context(ca_file)
@@ -392,7 +392,7 @@ def _check_ca_file(ca_file: str | None, option: str) -> str | None:
 
 
 def _http_target(url: str, option: str, secrets: Any) -> Any:
-    from .transports.http import parse_http_url
+    from .transports.http_target import parse_http_url
 
     try:
         return parse_http_url(url, secrets)
@@ -412,7 +412,7 @@ class HttpLogger(NetworkLogger):
 
     def _format(self, cfg: Any, env: Mapping[str, str], target: Any) -> Any:
         from .config import load_settings
-        from .transports.http import BulkFormat, LokiFormat, NdjsonFormat
+        from .transports.http_bodies import BulkFormat, LokiFormat, NdjsonFormat
 
         self._http_format = _choice(env, "HTTP_FORMAT", HTTP_FORMATS, "ndjson")
         if self._http_format == "loki":
@@ -433,7 +433,8 @@ class HttpLogger(NetworkLogger):
         return NdjsonFormat()
 
     def transport(self, cfg: Any, network: NetworkSettings) -> Transport:
-        from .transports.http import HttpTransport, Secrets
+        from .transports.http import HttpTransport
+        from .transports.http_target import Secrets
 
         env = option_environment(cfg)
         if network.url is None:
@@ -524,7 +525,9 @@ class OtlpLogger(NetworkLogger):
         return dataclasses.replace(super().check(cfg), schema="otel")
 
     def transport(self, cfg: Any, network: NetworkSettings) -> Transport:
-        from .transports.http import HttpTransport, OtlpFormat, Secrets
+        from .transports.http import HttpTransport
+        from .transports.http_bodies import OtlpFormat
+        from .transports.http_target import Secrets
 
         env = option_environment(cfg)
         url, source = otlp_endpoint(env)
