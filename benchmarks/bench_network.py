@@ -412,14 +412,9 @@ def frame_for(kind: str):
 
 def transport_for(kind: str, receiver: FastReceiver):
     from gunicorn_loggers.transports.fluent import ForwardTransport
-    from gunicorn_loggers.transports.http import (
-        BulkFormat,
-        HttpTransport,
-        LokiFormat,
-        NdjsonFormat,
-        OtlpFormat,
-        parse_http_url,
-    )
+    from gunicorn_loggers.transports.http import HttpTransport
+    from gunicorn_loggers.transports.http_bodies import BulkFormat, LokiFormat, NdjsonFormat, OtlpFormat
+    from gunicorn_loggers.transports.http_target import parse_http_url
     from gunicorn_loggers.transports.socket import parse_endpoint
 
     if kind == "fluent":

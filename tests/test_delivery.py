@@ -19,7 +19,9 @@ from gunicorn_loggers.frames import Frame
 from gunicorn_loggers.framing.ndjson import TRUNCATED, fit_json_line
 from gunicorn_loggers.framing.syslog import SyslogEncoder
 from gunicorn_loggers.levels import canonical
-from gunicorn_loggers.transports.http import HttpTransport, NdjsonFormat, parse_http_url
+from gunicorn_loggers.transports.http import HttpTransport
+from gunicorn_loggers.transports.http_bodies import NdjsonFormat
+from gunicorn_loggers.transports.http_target import parse_http_url
 from gunicorn_loggers.transports.socket import SEND_BUFFER, SOCKET_TIMEOUT, SocketTransport
 from tests.gunicorn_process import child_hung
 from tests.receivers import NdjsonReceiver, free_port, wait_until

@@ -182,7 +182,9 @@ def test_429_waits_for_retry_after_and_500_is_retried(server):
 def test_retry_after_is_honoured():
     """The wait after a 429 is at least its Retry-After, measured on the receiver's clock."""
     from gunicorn_loggers.delivery import DeliveryEngine
-    from gunicorn_loggers.transports.http import HttpTransport, NdjsonFormat, parse_http_url
+    from gunicorn_loggers.transports.http import HttpTransport
+    from gunicorn_loggers.transports.http_bodies import NdjsonFormat
+    from gunicorn_loggers.transports.http_target import parse_http_url
 
     with HttpReceiver("ndjson") as receiver:
         receiver.answers = [Answer(429, headers={"Retry-After": "1"})]
@@ -205,7 +207,9 @@ def test_the_read_timeout_bounds_the_whole_answer(interval, timeout, body):
     """A collector sending its answer a byte at a time: the POST gives up once the read timeout has passed since
     it began, in the status line (38 bytes, 0.2 s each, against 1 s) or in the body (a head of 70 bytes at 0.02 s
     takes 1.4 s, the 84-byte body would end at 3.1 s, against 2 s). A timeout per read never fired."""
-    from gunicorn_loggers.transports.http import HttpTransport, NdjsonFormat, parse_http_url
+    from gunicorn_loggers.transports.http import HttpTransport
+    from gunicorn_loggers.transports.http_bodies import NdjsonFormat
+    from gunicorn_loggers.transports.http_target import parse_http_url
 
     with HttpReceiver("ndjson", trickle=interval) as receiver:
         receiver.answers = [Answer(200, body)]

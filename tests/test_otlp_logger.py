@@ -75,7 +75,7 @@ def test_records_decode_with_opentelemetry_proto_batched_by_scope_under_one_reso
 def test_one_request_merges_records_by_resource_and_scope():
     from gunicorn_loggers.framing.otlp import OtlpRecordEncoder
     from gunicorn_loggers.schemas.otlp_json import log_record, logs_request
-    from gunicorn_loggers.transports.http import OtlpFormat
+    from gunicorn_loggers.transports.http_bodies import OtlpFormat
 
     resource = {"service.name": "shop", "process.pid": 7}
     encoder = OtlpRecordEncoder()
@@ -103,7 +103,7 @@ def test_records_are_merged_by_resource_and_scope_whatever_their_text_holds():
 
     from gunicorn_loggers.framing.otlp import OtlpRecordEncoder
     from gunicorn_loggers.schemas.otlp_json import log_record, logs_request
-    from gunicorn_loggers.transports.http import OtlpFormat
+    from gunicorn_loggers.transports.http_bodies import OtlpFormat
 
     encoder = OtlpRecordEncoder()
 

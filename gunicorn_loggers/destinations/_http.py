@@ -10,7 +10,7 @@ from ..options import ConfigError
 
 def check_ca_file(ca_file: str | None, option: str) -> str | None:
     """Load ``ca_file`` once to fail at start-up; each process then builds its own context."""
-    from ..transports.http import tls_context
+    from ..transports._tls import tls_context
 
     try:
         tls_context(ca_file)
@@ -21,7 +21,7 @@ def check_ca_file(ca_file: str | None, option: str) -> str | None:
 
 def http_target(url: str, option: str, secrets: Any) -> Any:
     """The parsed URL; a ConfigError naming ``option`` (never the URL's credentials) when it is not one."""
-    from ..transports.http import parse_http_url
+    from ..transports.http_target import parse_http_url
 
     try:
         return parse_http_url(url, secrets)

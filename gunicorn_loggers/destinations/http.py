@@ -20,7 +20,7 @@ class HttpDestination:
     schema = None
 
     def __init__(self, cfg: Any, env: Mapping[str, str], network: Any, logger: type) -> None:
-        from ..transports.http import Secrets
+        from ..transports.http_target import Secrets
 
         if network.url is None:
             raise ConfigError(f"{PREFIX}URL is required by HttpLogger, e.g. {PREFIX}URL=http://127.0.0.1:8080/logs")
@@ -39,7 +39,7 @@ class HttpDestination:
 
     def _body_format(self, cfg: Any, env: Mapping[str, str], logger: type) -> Any:
         from ..config import load_settings
-        from ..transports.http import BulkFormat, LokiFormat, NdjsonFormat
+        from ..transports.http_bodies import BulkFormat, LokiFormat, NdjsonFormat
 
         if self.http_format == "loki":
             return LokiFormat(load_settings(cfg, env=env, logger=logger).service_name)

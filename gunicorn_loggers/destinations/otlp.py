@@ -59,7 +59,7 @@ class OtlpDestination:
     schema = "otel"
 
     def __init__(self, cfg: Any, env: Mapping[str, str], network: Any, logger: type) -> None:
-        from ..transports.http import Secrets
+        from ..transports.http_target import Secrets
 
         chosen = given(env, "SCHEMA")
         if chosen is not None and chosen.lower() != "otel":
@@ -105,7 +105,7 @@ class OtlpDestination:
         self.resource_defaults = resource
 
     def transport(self) -> Transport:
-        from ..transports.http import OtlpFormat
+        from ..transports.http_bodies import OtlpFormat
 
         return http_transport(
             self, OtlpFormat(resource_defaults=self.resource_defaults, resource_overrides=self.resource_overrides)

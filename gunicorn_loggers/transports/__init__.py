@@ -8,7 +8,8 @@ and says, for each batch it was handed, what became of every frame in an
 record's kind, level and time beside the bytes its encoder made; a transport reads
 those, never the bytes. Transports: :mod:`.socket` (NDJSON and syslog over tcp, udp and
 unix sockets), :mod:`.http` (NDJSON, Loki, ``_bulk`` and OTLP/HTTP JSON over
-http and https) and :mod:`.fluent` (Fluentd forward with acks).
+http and https, with the URL in :mod:`.http_target` and the bodies in
+:mod:`.http_bodies`) and :mod:`.fluent` (Fluentd forward with acks).
 
 A transport runs only in the sender thread, which is a real OS thread even under
 gevent: it must use the unpatched primitives of :mod:`gunicorn_loggers._unpatched`.

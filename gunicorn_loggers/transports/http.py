@@ -2,7 +2,9 @@
 
 One keep-alive connection per process, opened by the sender thread with the
 unpatched socket (and ``ssl``) of :mod:`gunicorn_loggers._unpatched`, so it is a real blocking
-connection even in a gevent worker. What each answer means:
+connection even in a gevent worker. The URL and its credentials are parsed in
+:mod:`.http_target`, each collector's body is made in :mod:`.http_bodies`, TLS comes
+from :mod:`._tls`. What each answer means:
 
 * 2xx: delivered, except what the body says failed: ``_bulk`` items with an
   error (429 and 5xx items are sent again, the rest rejected), OTLP
@@ -16,12 +18,12 @@ connection even in a gevent worker. What each answer means:
 * anything else: rejected, reported with the start of the collector's answer.
 
 Credentials (the URL's user info, header values) never reach a report: every
-text that leaves this module goes through :meth:`Secrets.redact`.
+text that leaves this module (and :mod:`.http_bodies`) goes through
+:meth:`~.http_target.Secrets.redact`.
 """
 
 from __future__ import annotations
 
-import base64
 import email.utils
 import gzip
 import http.client
@@ -29,18 +31,14 @@ import io
 import os
 import ssl
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
-import orjson
-
-from .. import _process_hooks
-from .._unpatched import allocate_lock, ssl_context_class
 from ..frames import Frame
-from ..levels import LEVELS
 from . import Outcome, TransportError, describe_error
+from ._tls import ForkGuard, NoGuard, tls_context
+from .http_bodies import EXCERPT, BodyFormat
+from .http_target import HttpTarget, Secrets, shown_url
 from .socket import Endpoint, open_connection, peer_has_closed
 
 #: Defaults for the timeouts (seconds).
@@ -49,8 +47,6 @@ CONNECT_TIMEOUT, READ_TIMEOUT = 5.0, 10.0
 BATCH_RECORDS, BATCH_BYTES = 1000, 1024 * 1024
 #: The byte limit never goes below this after a 413.
 MIN_BODY = 1024
-#: How much of a collector's error answer a report quotes.
-EXCERPT = 200
 
 try:
     from importlib.metadata import version as _version
@@ -59,107 +55,8 @@ try:
 except Exception:  # pragma: no cover - running from a source tree without metadata
     USER_AGENT = "gunicorn-loggers"
 
-
-# -- where to send, and what must never be shown -----------------------------------------------
-
-
-class Secrets:
-    """Values that must never appear in a report or an error message.
-
-    A header value ``Bearer abc...`` is looked for whole and by its credentials
-    (``abc...``): a collector's error message quotes the token alone. Values and
-    parts shorter than :attr:`SHORTEST` are not looked for: a header ``x-b=c``
-    would turn every letter c of a report into ``***``.
-    """
-
-    SHORTEST = 3
-
-    def __init__(self, values: Iterable[str] = ()) -> None:
-        self.values: list[str] = []
-        self.add(*values)
-
-    def add(self, *values: str) -> None:
-        for value in values:
-            if not value:
-                continue
-            words = value.split()
-            # "Bearer TOKEN", "Basic B64": the credentials follow the scheme's name
-            for candidate in (value, *words[1:]):
-                if len(candidate) >= self.SHORTEST and candidate not in self.values:
-                    self.values.append(candidate)
-        self.values.sort(key=len, reverse=True)  # longest first: a token inside a header value
-
-    def redact(self, text: str) -> str:
-        for value in self.values:
-            if value in text:
-                text = text.replace(value, "***")
-        return text
-
-
-@dataclass(frozen=True)
-class HttpTarget:
-    """A parsed ``http(s)://[USER[:PASSWORD]@]HOST[:PORT][/PATH][?QUERY]``."""
-
-    scheme: str
-    host: str
-    port: int
-    target: str  # path and query, as sent in the request line
-    #: ``Authorization`` from the URL's user info, if any.
-    authorization: str | None = field(default=None, repr=False)
-
-    @property
-    def display(self) -> str:
-        """What reports show: no user info, no query (query strings carry tokens too)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{host}:{self.port}{self.target.partition('?')[0]}"
-
-    @property
-    def path(self) -> str:
-        return self.target.partition("?")[0]
-
-
-def shown_url(url: str) -> str:
-    """``url`` with its user info and query replaced by ``***``: safe for an error message."""
-    text = url.strip()
-    scheme, sep, rest = text.partition("://")
-    if sep:
-        authority, slash, after = rest.partition("/")
-        if "@" in authority:
-            authority = "***@" + authority.rpartition("@")[2]
-        rest = authority + slash + after
-        text = scheme + sep + rest
-    if "?" in text:
-        text = text.partition("?")[0] + "?***"
-    return text
-
-
-def parse_http_url(url: str, secrets: Secrets | None = None) -> HttpTarget:
-    """Parse an http or https URL; raise ``ValueError`` with a message that shows no credentials."""
-    shown = repr(shown_url(url))
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError as exc:
-        raise ValueError(f"{shown} is not a valid URL ({exc.args[0] if exc.args else 'bad port'})") from None
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https"):
-        raise ValueError(f"{shown} does not start with http:// or https://")
-    if not parts.hostname:
-        raise ValueError(f"{shown} has no host (http://HOST[:PORT]/PATH)")
-    if any(c.isspace() for c in url.strip()):
-        raise ValueError(f"{shown} contains white space")
-    authorization = None
-    if parts.username is not None or parts.password is not None:
-        user, password = unquote(parts.username or ""), unquote(parts.password or "")
-        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-        authorization = f"Basic {token}"
-        if secrets is not None:
-            secrets.add(user, parts.username or "", password, parts.password or "", token)  # short ones skipped
-    if secrets is not None and parts.query:
-        secrets.add(parts.query)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    default = 443 if scheme == "https" else 80
-    return HttpTarget(scheme, parts.hostname.lower(), port or default, target, authorization)
+#: Held around every TLS operation of every sender: ``fork`` waits for it (:mod:`._tls`).
+_FORK_GUARD = ForkGuard(CONNECT_TIMEOUT + READ_TIMEOUT)
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
@@ -176,220 +73,6 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     if when is None:
         return None
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
-# -- what a body looks like, per collector -------------------------------------------------------
-
-
-class BodyFormat:
-    """How frames become one request body, and what a 2xx answer says about them."""
-
-    content_type = "application/x-ndjson"
-    #: Statuses after which the batch is sent again (the rest, apart from 413, is rejected).
-    retry_statuses: frozenset[int] = frozenset({408, 425, 429, 500, 502, 503, 504})
-    #: Any other 5xx is retried too unless a format says otherwise.
-    retry_any_5xx = True
-
-    def body(self, frames: list[Frame]) -> bytes:
-        return b"".join([frame.data for frame in frames])
-
-    def accepted(self, frames: list[Frame], answer: bytes, secrets: Secrets) -> Outcome:
-        """The outcome of a 2xx answer."""
-        return Outcome(delivered=len(frames))
-
-
-class NdjsonFormat(BodyFormat):
-    """One JSON record per line: Vector's and Fluent Bit's ``http`` inputs, Logstash ``http`` with ``json_lines``."""
-
-
-class LokiFormat(BodyFormat):
-    """Grafana Loki's push API (``POST /loki/api/v1/push``, JSON).
-
-    Each record becomes one entry ``["<unix ns as a string>", "<the JSON record>"]``
-    of the stream of its labels: ``service_name``, ``level`` (debug, info, warning,
-    error, critical) and ``kind`` (access or error) — few values each, so few
-    streams. Everything else stays in the line, where LogQL's ``| json`` finds it.
-    The time, level and kind are the frame's, as the record's facts set them.
-    """
-
-    content_type = "application/json"
-
-    def __init__(self, service_name: str) -> None:
-        self.service_name = service_name
-        self._labels: dict[tuple[str, str], bytes] = {}
-
-    def _stream(self, kind: str, level: str) -> bytes:
-        key = (kind, level)
-        labels = self._labels.get(key)
-        if labels is None:
-            loki_level = LEVELS[level].loki if level in LEVELS else "info"
-            labels = orjson.dumps({"service_name": self.service_name, "level": loki_level, "kind": kind})
-            self._labels[key] = labels
-        return labels
-
-    def body(self, frames: list[Frame]) -> bytes:
-        """Entries grouped by stream; each line is written once, by the one ``join`` of the body."""
-        streams: dict[bytes, list[bytes]] = {}
-        for frame in frames:
-            line = frame.data.rstrip(b"\n")
-            labels = self._stream(frame.kind, frame.level)
-            values = streams.get(labels)
-            if values is None:
-                values = streams[labels] = []
-            # formatted at once: orjson's result holds an allocation far larger than its length
-            values += (b'["%d",%s]' % (frame.time_ns, orjson.dumps(line.decode("utf-8", "replace"))), b",")
-        pieces = [b'{"streams":[']
-        for labels, values in streams.items():
-            pieces += (b'{"stream":', labels, b',"values":[')
-            pieces += values
-            pieces[-1] = b"]},"
-        pieces[-1] = b"]}]}" if len(pieces) > 1 else b'{"streams":[]}'
-        return b"".join(pieces)
-
-
-class BulkFormat(BodyFormat):
-    """Elasticsearch / OpenSearch ``_bulk``: a ``create`` action before each record (data streams accept no other).
-
-    The answer is 200 even when items failed: ``errors: true`` and each item's
-    ``status`` tell which. 429 and 5xx items are sent again; the rest (a mapping
-    error, a missing ``@timestamp``) are rejected and the first reason reported.
-    """
-
-    def __init__(self, index: str | None = None) -> None:
-        action = {"create": {"_index": index}} if index else {"create": {}}
-        self.action = orjson.dumps(action) + b"\n"
-
-    def body(self, frames: list[Frame]) -> bytes:
-        action = self.action
-        return b"".join([action + frame.data for frame in frames])
-
-    def accepted(self, frames: list[Frame], answer: bytes, secrets: Secrets) -> Outcome:
-        try:
-            result = orjson.loads(answer)
-        except orjson.JSONDecodeError:
-            return Outcome(delivered=len(frames))  # 2xx without a bulk answer: nothing says otherwise
-        if not isinstance(result, dict) or not result.get("errors"):
-            return Outcome(delivered=len(frames))
-        items = result.get("items") or []
-        delivered = 0
-        retry: list[Frame] = []
-        reasons: dict[str, int] = {}
-        retry_reasons: dict[str, int] = {}
-        for index, frame in enumerate(frames):
-            item = items[index] if index < len(items) and isinstance(items[index], dict) else {}
-            outcome = next(iter(item.values()), {}) if item else {}
-            status = outcome.get("status", 200) if isinstance(outcome, dict) else 200
-            if not isinstance(status, int) or status < 300:
-                delivered += 1
-                continue
-            error = outcome.get("error") or {}
-            reason = (
-                f"{status} {error.get('type', '')}: {error.get('reason', '')}"
-                if isinstance(error, dict)
-                else str(status)
-            )
-            reason = secrets.redact(reason[:EXCERPT])
-            if status == 429 or status >= 500:
-                retry.append(frame)
-                retry_reasons[reason] = retry_reasons.get(reason, 0) + 1
-            else:
-                reasons[reason] = reasons.get(reason, 0) + 1
-        note = "; ".join(f"_bulk item {reason} (x{count})" for reason, count in reasons.items()) or None
-        error_text = None
-        if retry:
-            first = next(iter(retry_reasons))
-            error_text = f"_bulk: {len(retry)} items answered {first}; sending them again"
-        return Outcome(delivered=delivered, retry=retry, error=error_text, note=note)
-
-
-class OtlpFormat(BodyFormat):
-    """OTLP/HTTP with the JSON encoding: one ``ExportLogsServiceRequest`` per batch.
-
-    Each frame is an ``ExportLogsServiceRequest`` holding one record (the
-    ``otel`` schema's line); the batch merges them, grouping log records by
-    resource and by scope. ``resource_defaults`` are added to every resource
-    that lacks them (``OTEL_RESOURCE_ATTRIBUTES``), ``resource_overrides``
-    replace what it has. Per the OTLP specification only 429, 502, 503 and 504
-    are retried; a partial success is counted as rejected and never sent again.
-    """
-
-    content_type = "application/json"
-    retry_statuses = frozenset({429, 502, 503, 504})
-    retry_any_5xx = False
-
-    def __init__(
-        self, resource_defaults: Mapping[str, Any] | None = None, resource_overrides: Mapping[str, Any] | None = None
-    ) -> None:
-        from ..schemas.otlp_json import key_values
-
-        self._defaults = key_values(resource_defaults or {})
-        self._overrides = key_values(resource_overrides or {})
-        self._resources: dict[bytes, bytes] = {}
-
-    def _resource(self, resource: dict[str, Any]) -> dict[str, Any]:
-        if not self._defaults and not self._overrides:
-            return resource
-        attributes = [
-            kv for kv in resource.get("attributes", []) if kv.get("key") not in {o["key"] for o in self._overrides}
-        ]
-        present = {kv.get("key") for kv in attributes}
-        attributes += [kv for kv in self._defaults if kv["key"] not in present] + self._overrides
-        return {**resource, "attributes": attributes}
-
-    def body(self, frames: list[Frame]) -> bytes:
-        """One request for the whole batch: the records grouped by resource and scope, as their
-        frames carry them encoded. One ``join`` writes the body."""
-        groups: dict[bytes, dict[bytes, list[bytes]]] = {}
-        for frame in frames:
-            resource, scope = frame.group or (b"{}", b"{}")
-            resource = self._resource_bytes(resource)
-            scopes = groups.get(resource)
-            if scopes is None:
-                scopes = groups[resource] = {}
-            records = scopes.get(scope)
-            if records is None:
-                records = scopes[scope] = []
-            records.append(frame.data)
-        pieces: list[bytes] = [b'{"resourceLogs":[']
-        for resource, scopes in groups.items():
-            pieces += (b'{"resource":', resource, b',"scopeLogs":[')
-            for scope, records in scopes.items():
-                pieces += (b'{"scope":', scope, b',"logRecords":[')
-                for record in records:
-                    pieces += (record, b",")
-                pieces[-1] = b"]},"
-            pieces[-1] = b"]}]},"
-        pieces[-1] = b"]}]}]}" if len(pieces) > 1 else b'{"resourceLogs":[]}'
-        return b"".join(pieces)
-
-    def _resource_bytes(self, resource: bytes) -> bytes:
-        cached = self._resources.get(resource)
-        if cached is None:
-            cached = resource
-            if self._defaults or self._overrides:
-                cached = orjson.dumps(self._resource(orjson.loads(resource)))
-            if len(self._resources) > 256:
-                self._resources.clear()
-            self._resources[resource] = cached
-        return cached
-
-    def accepted(self, frames: list[Frame], answer: bytes, secrets: Secrets) -> Outcome:
-        try:
-            result = orjson.loads(answer) if answer.strip() else {}
-        except orjson.JSONDecodeError:
-            return Outcome(delivered=len(frames))
-        partial = result.get("partialSuccess") if isinstance(result, dict) else None
-        if not isinstance(partial, dict):
-            return Outcome(delivered=len(frames))
-        try:
-            rejected = min(len(frames), max(0, int(partial.get("rejectedLogRecords") or 0)))
-        except (TypeError, ValueError):
-            rejected = 0
-        if not rejected:
-            return Outcome(delivered=len(frames))
-        message = secrets.redact(str(partial.get("errorMessage") or "")[:EXCERPT])
-        note = f"OTLP partial success{': ' + message if message else ''}"
-        return Outcome(delivered=len(frames) - rejected, rejected=rejected, note=note)
 
 
 # -- the transport ---------------------------------------------------------------------------------
@@ -506,64 +189,6 @@ class _Connection(http.client.HTTPConnection):
         self.sock = sock
 
 
-def tls_context(ca_file: str | None) -> ssl.SSLContext:
-    """A client context that checks the certificate and host name; ``ca_file`` replaces the system CAs."""
-    context = ssl_context_class()(ssl.PROTOCOL_TLS_CLIENT)
-    if ca_file:
-        context.load_verify_locations(cafile=ca_file)
-    else:
-        context.load_default_certs()
-    return context
-
-
-class _ForkGuard:
-    """Keeps ``fork`` out of OpenSSL while a sender thread is inside it.
-
-    OpenSSL 3 takes process-wide locks during a handshake (algorithm fetches) and
-    on the first reads after it. A worker forked while the master's sender holds
-    one inherits it locked by a thread that does not exist there, and its own first
-    handshake then waits forever (seen with gevent workers). So the sender holds
-    this guard around every TLS operation, and ``fork`` waits for it — at most the
-    time one operation may take — before going ahead anyway.
-    """
-
-    def __init__(self) -> None:
-        self._lock = allocate_lock()
-        self._held_for_fork = False
-        _process_hooks.before_fork(self._before)
-        _process_hooks.after_fork_in_parent(self._after)
-        _process_hooks.in_child(_process_hooks.CHILD_LOCKS, self._in_child)
-
-    def __enter__(self) -> None:
-        self._lock.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self._lock.release()
-
-    def _before(self) -> None:
-        self._held_for_fork = self._lock.acquire(True, CONNECT_TIMEOUT + READ_TIMEOUT)
-
-    def _after(self) -> None:
-        if self._held_for_fork:
-            self._held_for_fork = False
-            self._lock.release()
-
-    def _in_child(self) -> None:
-        self._lock = allocate_lock()  # the child has no sender thread yet: nothing inside OpenSSL
-        self._held_for_fork = False
-
-
-_FORK_GUARD = _ForkGuard()
-
-
-class _NoGuard:
-    def __enter__(self) -> None:
-        pass
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-
 class _TooLarge(Exception):
     """The collector answered 413 for this piece."""
 
@@ -592,7 +217,7 @@ class HttpTransport:
         self.ca_file = ca_file
         self._context: ssl.SSLContext | None = None
         self._context_pid = 0
-        self._guard = _FORK_GUARD if target.scheme == "https" else _NoGuard()
+        self._guard = _FORK_GUARD if target.scheme == "https" else NoGuard()
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.secrets = secrets or Secrets()
@@ -771,17 +396,4 @@ def _join(notes: list[str]) -> str | None:
     return "; ".join(dict.fromkeys(notes)) or None
 
 
-__all__ = [
-    "BodyFormat",
-    "BulkFormat",
-    "HttpTarget",
-    "HttpTransport",
-    "LokiFormat",
-    "NdjsonFormat",
-    "OtlpFormat",
-    "Secrets",
-    "parse_http_url",
-    "retry_after_seconds",
-    "shown_url",
-    "tls_context",
-]
+__all__ = ["HttpTransport", "retry_after_seconds"]
