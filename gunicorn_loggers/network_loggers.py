@@ -28,6 +28,7 @@ from typing import Any
 
 from .config import Settings, option_environment
 from .delivery import DeliveryEngine
+from .delivery.network_sink import NetworkSink, TeeSink
 from .destinations import Destination
 from .destinations.fluent import FluentDestination
 from .destinations.http import HttpDestination
@@ -39,7 +40,6 @@ from .framing import FrameEncoder
 from .loggers import JsonLogger, close_sinks
 from .options import PREFIX, ConfigError, default_of, option_value
 from .sinks import Sink
-from .sinks.network import NetworkSink, TeeSink
 from .sinks.stream import StreamSink
 from .transports import Transport
 

@@ -19,7 +19,7 @@ OPTIONAL = (
     "gunicorn_loggers.transports",
     "gunicorn_loggers.network_loggers",
     "gunicorn_loggers.framing",
-    "gunicorn_loggers.sinks.network",
+    "gunicorn_loggers.delivery.network_sink",
     "gunicorn_loggers.structlog_chain",
 )
 

@@ -1,7 +1,7 @@
 """Sinks: where records go. A local sink knows bytes, not schemas or records.
 
 Every local sink provides ``write(line)``, ``reopen()``, ``close_on_exec()`` and
-``close()``. The network sinks (:mod:`.network`) take ``write_record(record, line,
+``close()``. The network sinks (:mod:`gunicorn_loggers.delivery.network_sink`) take ``write_record(record, line,
 level, time_ns)`` instead: they encode a record for their wire from its structure
 and facts, never from bytes.
 """

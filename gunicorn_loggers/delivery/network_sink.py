@@ -1,4 +1,4 @@
-"""Sinks that hand records to a :class:`~gunicorn_loggers.delivery.DeliveryEngine`.
+"""The request path's end of delivery: sinks that hand records to a :class:`DeliveryEngine`.
 
 A network sink takes a record as its schema built it, with its level and time, and
 has its :mod:`~gunicorn_loggers.framing` encoder make the frame the engine queues.
@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..delivery import DeliveryEngine
 from ..encoding import encode_line
 from ..framing import FrameEncoder
-from ._base import Sink
+from ..sinks import Sink
+from .engine import DeliveryEngine
 
 
 class NetworkSink:
