@@ -14,41 +14,47 @@ TRUNCATED = "...[truncated]"
 MIN_KEPT = 32
 
 
-def fit_json_line(line: bytes, limit: int) -> bytes | None:
-    """``line`` (one JSON object) shrunk to at most ``limit`` bytes by cutting its long strings.
+def fit_json_line(line: bytes, limit: int, record: Any = None) -> bytes | None:
+    """``line`` (one JSON object, ``record`` encoded) shrunk to at most ``limit`` bytes by cutting its long strings.
 
     Every string longer than a common cap keeps its first ``cap`` characters and ends
     in ``...[truncated]``; the cap is the largest that fits, so each long field keeps
     as much as it can. Keys, numbers and short strings (timestamps, levels) are never
     touched. ``None`` when the record does not fit even with a cap of
-    :data:`MIN_KEPT` characters.
+    :data:`MIN_KEPT` characters. The strings are cut in ``record`` itself; only a
+    line made elsewhere, without its record, is read back.
     """
     if len(line) <= limit:
         return line
-    try:
-        record = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return None
-    option = orjson.OPT_APPEND_NEWLINE if line.endswith(b"\n") else 0
+    if record is None:
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return None
+    newline = line.endswith(b"\n")
 
     def cut(node: object, cap: int) -> object:
         if isinstance(node, str):
             return node[:cap] + TRUNCATED if len(node) > cap + len(TRUNCATED) else node
         if isinstance(node, dict):
             return {key: cut(value, cap) for key, value in node.items()}
-        if isinstance(node, list):
+        if isinstance(node, (list, tuple)):
             return [cut(value, cap) for value in node]
         return node
 
+    def encoded(cap: int) -> bytes:
+        text = encode_line(cut(record, cap))
+        return text if newline else text[:-1]
+
     low, high = MIN_KEPT, len(line)
-    best = orjson.dumps(cut(record, low), option=option)
+    best = encoded(low)
     if len(best) > limit:
         return None
     while low < high:  # the largest cap that still fits
         middle = (low + high + 1) // 2
-        encoded = orjson.dumps(cut(record, middle), option=option)
-        if len(encoded) <= limit:
-            low, best = middle, encoded
+        attempt = encoded(middle)
+        if len(attempt) <= limit:
+            low, best = middle, attempt
         else:
             high = middle - 1
     return best
@@ -70,9 +76,10 @@ class JsonLineEncoder:
 
 
 class JsonDatagramEncoder:
-    """One JSON object per datagram, never larger than ``max_datagram`` bytes (long strings are cut)."""
+    """One JSON object per datagram, never larger than ``max_datagram`` bytes (long strings are cut, in the
+    record: so it takes the record, not a line the template wrote)."""
 
-    needs_record = False
+    needs_record = True
 
     def __init__(self, max_datagram: int) -> None:
         self.max_datagram = max_datagram
@@ -80,7 +87,7 @@ class JsonDatagramEncoder:
     def encode(
         self, kind: str, level: str, time_ns: int, record: dict[str, Any] | None, line: bytes | None
     ) -> Frame | None:
-        fitted = fit_json_line(encode_line(record) if line is None else line, self.max_datagram)
+        fitted = fit_json_line(encode_line(record) if line is None else line, self.max_datagram, record)
         return None if fitted is None else Frame(kind, level, time_ns, compact(fitted))
 
 

@@ -42,6 +42,7 @@ class SyslogEncoder:
     TIMESTAMP and the severity are the record's own.
     """
 
+    #: Over a datagram a long record is cut in its strings, from the record itself.
     needs_record = False
 
     def __init__(
@@ -56,6 +57,7 @@ class SyslogEncoder:
     ) -> None:
         self.facility = facility
         self.transport = transport
+        self.needs_record = transport == "datagram"
         self.max_datagram = max_datagram
         self.bom = BOM if bom else b""
         self.hostname = header_field(hostname if hostname is not None else socket.gethostname(), 255)
@@ -91,7 +93,7 @@ class SyslogEncoder:
         head = self.header(SEVERITIES.get(level, INFORMATIONAL), time_ns)
         if self.transport == "datagram":
             room = self.max_datagram - len(head)
-            fitted = fit_json_line(body, room) if room > 0 else None
+            fitted = fit_json_line(body, room, record) if room > 0 else None
             return None if fitted is None else Frame(kind, level, time_ns, head + fitted)
         if self.transport == "lf":
             return Frame(kind, level, time_ns, head + body + b"\n")
