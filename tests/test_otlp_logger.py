@@ -251,3 +251,21 @@ def test_conf_otlp_sends_everything_to_the_endpoint(tmp_path):
             gunicorn.request("/from-conf")
             wait_until(lambda: "/from-conf" in receiver.otlp_access_paths(), what="the access record")
         assert receiver.errors == []
+
+
+def test_an_environment_shared_with_an_http_logger_in_bulk_format_starts_and_warns(server):
+    """HTTP_FORMAT and BULK_INDEX are HttpLogger's: OtlpLogger ignores them with one warning, as any logger
+    ignores another's options, and sends OTLP as ever."""
+    env = {"GUNICORN_LOGGERS_HTTP_FORMAT": "bulk", "GUNICORN_LOGGERS_BULK_INDEX": "logs-shop-default"}
+    with HttpReceiver("otlp") as receiver:
+        gunicorn = server(receiver, env=env)
+        assert gunicorn.request("/shared")[0] == 200
+        wait_until(lambda: "/shared" in receiver.otlp_access_paths(), what="the access record")
+        wait_until(lambda: "is ignored by OtlpLogger" in receiver.text(), what="the warning")
+        gunicorn.stop()
+    (warning,) = [line for line in receiver.text().splitlines() if "is ignored by OtlpLogger" in line]
+    assert warning == (
+        "GUNICORN_LOGGERS_HTTP_FORMAT is ignored by OtlpLogger: it is an option of HttpLogger; "
+        "GUNICORN_LOGGERS_BULK_INDEX is ignored by OtlpLogger: it is an option of HttpLogger"
+    )
+    assert receiver.errors == []

@@ -64,9 +64,6 @@ class OtlpDestination:
         chosen = given(env, "SCHEMA")
         if chosen is not None and chosen.lower() != "otel":
             raise ConfigError(f"{PREFIX}SCHEMA={chosen!r}: OtlpLogger sends the otel schema; leave it unset")
-        for option in ("HTTP_FORMAT", "BULK_INDEX"):
-            if given(env, option) is not None:
-                raise ConfigError(f"{PREFIX}{option} is for HttpLogger; OtlpLogger always sends OTLP/JSON")
         url, source = otlp_endpoint(env)
         self.secrets = Secrets()
         self.target = http_target(url, source, self.secrets)
