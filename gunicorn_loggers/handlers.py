@@ -26,13 +26,17 @@ class SinkHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            text = self.format(record)
-            if text:  # empty: a structlog processor dropped the event
-                self.sink.write(text.encode("utf-8", "backslashreplace") + b"\n")
+            self.deliver(record)
         except RecursionError:
             raise
         except Exception as exc:
             self.write_last_resort(record, exc)
+
+    def deliver(self, record: logging.LogRecord) -> None:
+        """Format ``record`` and write it; ``emit`` turns a failure into the last-resort record."""
+        text = self.format(record)
+        if text:  # empty: a structlog processor dropped the event
+            self.sink.write(text.encode("utf-8", "backslashreplace") + b"\n")
 
     def write_last_resort(self, record: logging.LogRecord, exc: Exception) -> None:
         """A bug of ours must not put a traceback into the JSON stream: one minimal record instead."""
@@ -56,21 +60,16 @@ class RecordHandler(SinkHandler):
 
     sink: RecordSink  # type: ignore[assignment]
 
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            record_of = getattr(self.formatter, "record_of", None)
-            if record_of is not None:
-                built = record_of(record)
-                if built is not None:  # None: dropped by a processor or by the access-log policy
-                    self.sink.write_record(*built)
-                return
-            text = self.format(record)  # a formatter of the user's own: its line, as it made it
-            if text:
-                self.sink.write_record(*line_event(record, text))
-        except RecursionError:
-            raise
-        except Exception as exc:
-            self.write_last_resort(record, exc)
+    def deliver(self, record: logging.LogRecord) -> None:
+        record_of = getattr(self.formatter, "record_of", None)
+        if record_of is not None:
+            built = record_of(record)
+            if built is not None:  # None: dropped by a processor or by the access-log policy
+                self.sink.write_record(*built)
+            return
+        text = self.format(record)  # a formatter of the user's own: its line, as it made it
+        if text:
+            self.sink.write_record(*line_event(record, text))
 
     def write_last_resort(self, record: logging.LogRecord, exc: Exception) -> None:
         try:

@@ -121,9 +121,10 @@ class NetworkLogger(JsonLogger):
                 f"{PREFIX}RENDERER=console: {type(self).__name__} sends JSON records to a collector; "
                 f"the console renderer is for a terminal (use json or auto)"
             )
-        network = load_network_settings(cfg, logger=type(self))
+        env = option_environment(cfg)
+        network = load_network_settings(env=env, logger=type(self))
         # a bad address fails here, before anything changes
-        self._prepared_destination = self.destination(cfg, option_environment(cfg), network, type(self))
+        self._prepared_destination = self.destination(cfg, settings, env, network, type(self))
         super().prepare(cfg, settings)
         transport = self.transport(cfg, network)
         self._prepared = (network, transport)

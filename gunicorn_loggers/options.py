@@ -331,10 +331,6 @@ class Custom:
         return ""
 
 
-_access_skip = parse_skip_patterns
-_access_levels = parse_levels
-
-
 # -- the table -----------------------------------------------------------------------------------------
 
 
@@ -409,7 +405,8 @@ OPTIONS: dict[str, Option] = {
         Option("ACCESS_FLUSH_INTERVAL", Seconds(0.0, 60.0), 0.0, EVERY_LOGGER,
                "seconds access records may wait in memory before a background thread writes them; `0` writes "
                "each record at once ([buffered access log](sinks/files.md#a-buffered-access-log))"),
-        Option("ACCESS_SKIP", Custom(_access_skip, "comma-separated paths and `ua:` user agents"), None, EVERY_LOGGER,
+        Option("ACCESS_SKIP", Custom(parse_skip_patterns, "comma-separated paths and `ua:` user agents"), None,
+               EVERY_LOGGER,
                "paths (`/healthz`, prefix `/static/*`) and user agents (`ua:kube-probe/*`, `ua:GoogleHC/1.0`) "
                "whose access records are not written when the status is below 400; counted "
                "([access-log policy](access-log-policy.md))"),
@@ -421,7 +418,7 @@ OPTIONS: dict[str, Option] = {
                "`ACCESS_LEVELS` says otherwise"),
         Option("ACCESS_KEEP_4XX", Boolean(), True, EVERY_LOGGER,
                "always write 4xx access records when sampling; `off`: they are sampled like the others"),
-        Option("ACCESS_LEVELS", Custom(_access_levels, "comma-separated `CLASS=LEVEL`"), (), EVERY_LOGGER,
+        Option("ACCESS_LEVELS", Custom(parse_levels, "comma-separated `CLASS=LEVEL`"), (), EVERY_LOGGER,
                "level of access records by status class (`1xx` … `5xx`) and `slow`: `debug`, `info`, `warning` "
                "or `error`, e.g. `4xx=warning,slow=warning`; classes not named are `info` (5xx `error`)",
                default_doc="`5xx=error`"),

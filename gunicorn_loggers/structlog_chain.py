@@ -136,10 +136,9 @@ class Chain:
         return record
 
     def __call__(self, method_name: str, record: dict[str, Any]) -> bytes:
-        processed = self.process(method_name, record)
-        if processed is None:
+        record = self.process(method_name, record)  # type: ignore[assignment]
+        if record is None:
             return b""
-        record = processed
         try:
             return self.render(record)
         except Exception as exc:  # a console renderer choking on a value: fall back to JSON
@@ -212,7 +211,10 @@ class StructlogFormatter(RecordCapture, structlog.stdlib.ProcessorFormatter):
 
     def _format_broken(self, record: logging.LogRecord, exc: Exception) -> str:
         built, level, time_ns = broken_record(self._builder(), record, exc, {}, RECORD_ATTRIBUTES)
-        method_name = record.levelname.lower()
+        return self._finish(record.levelname.lower(), built, level, time_ns)
+
+    def _finish(self, method_name: str, built: dict[str, Any], level: str, time_ns: int) -> str:
+        """The record through the chain: rendered as a line, or, for ``record_of``, kept as a dict."""
         if self._capturing:
             processed = self._chain.process(method_name, built)
             self._captured = None if processed is None else (processed, None, level, time_ns)
@@ -246,8 +248,4 @@ class StructlogFormatter(RecordCapture, structlog.stdlib.ProcessorFormatter):
         record.exc_info = record.exc_text = None  # else logging.Formatter appends the traceback as text
         record.args = ()
         record.stack_info = None
-        if self._capturing:
-            processed = self._chain.process(method_name, built)
-            self._captured = None if processed is None else (processed, None, level, time_ns)
-            return ""
-        return self._chain(method_name, built).decode("utf-8", "backslashreplace").rstrip("\n")
+        return self._finish(method_name, built, level, time_ns)

@@ -12,10 +12,13 @@ Everything else (the engine, the local copy, the reports, reloads) is
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..framing import FrameEncoder
 from ..transports import Transport
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 
 class Destination(Protocol):
@@ -24,8 +27,9 @@ class Destination(Protocol):
     #: The schema the wire format is made of (OTLP: ``otel``); ``None`` leaves it to the options.
     schema: str | None
 
-    def __init__(self, cfg: Any, env: Mapping[str, str], network: Any, logger: type) -> None:
-        """Read and check what this destination needs; raise ConfigError naming the bad setting."""
+    def __init__(self, cfg: Any, settings: Settings, env: Mapping[str, str], network: Any, logger: type) -> None:
+        """Read and check what this destination needs (``settings``: the logger's, already checked);
+        raise ConfigError naming the bad setting."""
 
     def transport(self) -> Transport:
         """A new transport to the collector (one per set-up)."""

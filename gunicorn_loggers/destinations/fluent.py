@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..framing import FrameEncoder
 from ..options import PREFIX, ConfigError, option_value
 from ..transports import Transport
 from ..transports.socket import Endpoint, parse_endpoint
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 
 class FluentDestination:
@@ -16,7 +19,7 @@ class FluentDestination:
 
     schema = None
 
-    def __init__(self, cfg: Any, env: Mapping[str, str], network: Any, logger: type) -> None:
+    def __init__(self, cfg: Any, settings: Settings, env: Mapping[str, str], network: Any, logger: type) -> None:
         if network.url is None:
             raise ConfigError(f"{PREFIX}URL is required by FluentLogger, e.g. {PREFIX}URL=tcp://127.0.0.1:24224")
         try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..framing import FrameEncoder
 from ..framing.ndjson import JsonLineEncoder
@@ -12,6 +12,9 @@ from ..transports import Transport
 from ._headers import parse_headers
 from ._http import check_ca_file, http_target, http_transport
 
+if TYPE_CHECKING:
+    from ..config import Settings
+
 
 class HttpDestination:
     """``GUNICORN_LOGGERS_HTTP_FORMAT`` picks the body: ``ndjson`` (Vector, Fluent Bit and Logstash ``http``
@@ -19,7 +22,7 @@ class HttpDestination:
 
     schema = None
 
-    def __init__(self, cfg: Any, env: Mapping[str, str], network: Any, logger: type) -> None:
+    def __init__(self, cfg: Any, settings: Settings, env: Mapping[str, str], network: Any, logger: type) -> None:
         from ..transports.http_target import Secrets
 
         if network.url is None:
@@ -27,7 +30,7 @@ class HttpDestination:
         self.secrets = Secrets()
         self.target = http_target(network.url, f"{PREFIX}URL", self.secrets)
         self.http_format = option_value(env, "HTTP_FORMAT", logger)
-        self.body_format = self._body_format(cfg, env, logger)
+        self.body_format = self._body_format(settings, env, logger)
         own_headers = option_value(env, "HTTP_HEADERS", logger) or ""
         self.headers = parse_headers(own_headers, f"{PREFIX}HTTP_HEADERS", env, self.secrets)
         self.ca_file = option_value(env, "CA_FILE", logger)
@@ -37,12 +40,11 @@ class HttpDestination:
         self.connect_timeout = option_value(env, "CONNECT_TIMEOUT", logger)
         self.read_timeout = option_value(env, "READ_TIMEOUT", logger)
 
-    def _body_format(self, cfg: Any, env: Mapping[str, str], logger: type) -> Any:
-        from ..config import load_settings
+    def _body_format(self, settings: Settings, env: Mapping[str, str], logger: type) -> Any:
         from ..transports.http_bodies import BulkFormat, LokiFormat, NdjsonFormat
 
         if self.http_format == "loki":
-            return LokiFormat(load_settings(cfg, env=env, logger=logger).service_name)
+            return LokiFormat(settings.service_name)
         if self.http_format == "bulk":
             path = self.target.path.rstrip("/")
             index = option_value(env, "BULK_INDEX", logger)

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from ..framing import FrameEncoder
@@ -17,6 +17,9 @@ from ..options import PREFIX, ConfigError, given, option_value
 from ..transports import Transport
 from ._headers import parse_headers
 from ._http import check_ca_file, http_target, http_transport
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 #: Where OTLP/HTTP logs go when no variable says otherwise (the specification's default).
 OTLP_DEFAULT_ENDPOINT = "http://localhost:4318/v1/logs"
@@ -58,7 +61,7 @@ def resource_attributes(env: Mapping[str, str]) -> dict[str, str]:
 class OtlpDestination:
     schema = "otel"
 
-    def __init__(self, cfg: Any, env: Mapping[str, str], network: Any, logger: type) -> None:
+    def __init__(self, cfg: Any, settings: Settings, env: Mapping[str, str], network: Any, logger: type) -> None:
         from ..transports.http_target import Secrets
 
         chosen = given(env, "SCHEMA")

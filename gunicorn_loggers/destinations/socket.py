@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from socket import SOCK_DGRAM
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..framing import FrameEncoder
 from ..framing.ndjson import JsonDatagramEncoder, JsonLineEncoder
 from ..options import PREFIX, ConfigError
 from ..transports.socket import Endpoint, SocketTransport, parse_endpoint
 
+if TYPE_CHECKING:
+    from ..config import Settings
+
 
 class SocketDestination:
     schema = None
 
-    def __init__(self, cfg: Any, env: Mapping[str, str], network: Any, logger: type) -> None:
+    def __init__(self, cfg: Any, settings: Settings, env: Mapping[str, str], network: Any, logger: type) -> None:
         if network.url is None:
             raise ConfigError(f"{PREFIX}URL is required by SocketLogger, e.g. {PREFIX}URL=tcp://127.0.0.1:5170")
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from socket import SOCK_DGRAM
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gunicorn.glogging import SYSLOG_FACILITIES
 
@@ -13,6 +13,9 @@ from ..framing.syslog import SyslogEncoder
 from ..options import ConfigError
 from ..transports.socket import Endpoint, SocketTransport, parse_endpoint
 
+if TYPE_CHECKING:
+    from ..config import Settings
+
 
 class SyslogDestination:
     """Facility from ``--log-syslog-facility``, APP-NAME from ``--log-syslog-prefix`` or the proc name
@@ -20,7 +23,7 @@ class SyslogDestination:
 
     schema = None
 
-    def __init__(self, cfg: Any, env: Mapping[str, str], network: Any, logger: type) -> None:
+    def __init__(self, cfg: Any, settings: Settings, env: Mapping[str, str], network: Any, logger: type) -> None:
         try:
             endpoint = parse_endpoint(cfg.syslog_addr, default_port=514)
         except ValueError as exc:
