@@ -125,7 +125,12 @@ def test_a_receiver_that_never_reads_swallows_no_more_than_the_send_buffer():
         frame = line(0, "s" * 1000)
         for n in range(6000):
             engine.submit(line(n, "s" * 1000))
-        wait_until(lambda: not engine.delivering, timeout=10, what="the sender stuck in a send")
+        # an engine that has not connected yet is not delivering either: wait for the first bytes taken too
+        wait_until(
+            lambda: engine.stats()["delivered"] > 0 and not engine.delivering,
+            timeout=10,
+            what="the sender stuck in a send after the kernel took the first bytes",
+        )
         stats = engine.stats()
         engine.close(0.2, final_report=False)
     assert 0 < stats["delivered"] * len(frame) <= 2 * SEND_BUFFER, stats
@@ -165,7 +170,12 @@ def test_the_flush_gives_up_on_a_receiver_that_takes_nothing():
         engine = DeliveryEngine(parse_endpoint(receiver.url), report=lambda *r: reports.append(r))
         for n in range(3000):
             engine.submit(line(n, "s" * 1000))
-        wait_until(lambda: not engine.delivering, timeout=10, what="the sender stuck in a send")
+        # an engine that has not connected yet is not delivering either: wait for the first bytes taken too
+        wait_until(
+            lambda: engine.stats()["delivered"] > 0 and not engine.delivering,
+            timeout=10,
+            what="the sender stuck in a send after the kernel took the first bytes",
+        )
         started = time.monotonic()
         engine.close(30)
         elapsed = time.monotonic() - started
